@@ -1,0 +1,206 @@
+"""Start child processes, wait until they are ready, and stop them all: `strangler up` and tests."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+class StartError(RuntimeError):
+    """A child exited or never became ready."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def http_ready(url: str, expect: int = 200) -> Callable[[], bool]:
+    """A readiness probe: GET `url` answers `expect`."""
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (our own loopback URL)
+                return resp.status == expect
+        except urllib.error.HTTPError as exc:
+            return exc.code == expect
+        except (OSError, ValueError):
+            return False
+
+    return probe
+
+
+def tcp_ready(host: str, port: int) -> Callable[[], bool]:
+    """A readiness probe: something accepts TCP connections on host:port."""
+
+    def probe() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    return probe
+
+
+def redis_ready(host: str, port: int) -> Callable[[], bool]:
+    """A readiness probe: a Redis server answers PING with PONG."""
+
+    def probe() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    return probe
+
+
+def _die_with_parent() -> None:
+    # A child must not outlive the supervisor, even when the supervisor is SIGKILLed.
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class ChildSpec:
+    """What to run, and how to know it is ready."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    ready: Callable[[], bool] | None = None
+    url: str | None = None
+    cwd: str | None = None
+
+
+@dataclass
+class Child:
+    spec: ChildSpec
+    process: subprocess.Popen
+    log_path: Path | None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+class Supervisor:
+    """Owns a set of children: starts them in order and stops them in reverse order."""
+
+    def __init__(self, log_dir: Path | None = None, inherit_output: bool = False) -> None:
+        self.children: list[Child] = []
+        self.log_dir = log_dir
+        self.inherit_output = inherit_output
+
+    def start(self, spec: ChildSpec, timeout: float = 30.0) -> Child:
+        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+        log_path = None
+        if self.inherit_output:
+            out = None
+        elif self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log_path = self.log_dir / f"{spec.name}.log"
+            out = log_path.open("ab")
+        else:
+            out = subprocess.DEVNULL
+        process = subprocess.Popen(  # noqa: PLW1509 (preexec_fn before any thread starts)
+            list(spec.argv),
+            env=env,
+            cwd=spec.cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not None else None,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        if out not in (None, subprocess.DEVNULL):
+            out.close()
+        child = Child(spec, process, log_path)
+        self.children.append(child)
+        self.wait_ready(child, timeout)
+        return child
+
+    def wait_ready(self, child: Child, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            if not child.alive():
+                raise StartError(
+                    f"{child.name} exited with status {child.process.returncode} before it was "
+                    f"ready\n{child.log_tail()}"
+                )
+            if child.spec.ready is None or child.spec.ready():
+                return
+            if time.monotonic() > deadline:
+                raise StartError(f"{child.name} not ready after {timeout:.0f}s\n{child.log_tail()}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    def stop(self, child: Child, timeout: float = 10.0) -> int | None:
+        """SIGTERM the child's process group, then SIGKILL what is left after `timeout`."""
+        if child.alive():
+            _signal_group(child.process, signal.SIGTERM)
+            try:
+                child.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait(5)
+        # Workers forked by the child share its group: make sure none outlives it.
+        _signal_group(child.process, signal.SIGKILL)
+        return child.process.returncode
+
+    def kill(self, child: Child) -> None:
+        """SIGKILL the whole group at once, as a crash would."""
+        _signal_group(child.process, signal.SIGKILL)
+        child.process.wait(5)
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            self.stop(child)
+        self.children.clear()
+
+    def first_exited(self) -> Child | None:
+        return next((c for c in self.children if not c.alive()), None)
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """argv running `python -m module args` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
