@@ -1,4 +1,4 @@
-"""The routing table: typed records parsed and validated from `routes.yaml` (pure, no I/O but load)."""
+"""The routing table: typed records parsed and validated from `routes.yaml`."""
 
 from __future__ import annotations
 

@@ -130,7 +130,7 @@ class Supervisor:
             out = log_path.open("ab")
         else:
             out = subprocess.DEVNULL
-        process = subprocess.Popen(  # noqa: PLW1509 (preexec_fn before any thread starts)
+        process = subprocess.Popen(
             list(spec.argv),
             env=env,
             cwd=spec.cwd,
