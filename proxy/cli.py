@@ -21,13 +21,23 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
+def _import_verb_module(module_name: str):
+    if module_name.startswith("tests."):
+        # The contract recorder lives beside its recordings in the source tree, not in the wheel.
+        from proxy.stack import PACKAGE_ROOT
+
+        if str(PACKAGE_ROOT) not in sys.path:
+            sys.path.insert(0, str(PACKAGE_ROOT))
+    return importlib.import_module(module_name)
+
+
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="strangler", description=__doc__)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, (module_name, help_text) in VERBS.items():
         verb_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == verb:
-            importlib.import_module(module_name).add_arguments(name, verb_parser)
+            _import_verb_module(module_name).add_arguments(name, verb_parser)
     return parser
 
 
@@ -35,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verb = next((a for a in argv if a in VERBS), None)
     args = build_parser(verb).parse_args(argv)
-    module = importlib.import_module(VERBS[args.verb][0])
+    module = _import_verb_module(VERBS[args.verb][0])
     try:
         return module.main(args.verb, args)
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -114,15 +115,20 @@ class Child:
 class Supervisor:
     """Owns a set of children: starts them in order and stops them in reverse order."""
 
-    def __init__(self, log_dir: Path | None = None, inherit_output: bool = False) -> None:
+    def __init__(
+        self, log_dir: Path | None = None, inherit_output: bool = False, prefix_output: bool = False
+    ) -> None:
         self.children: list[Child] = []
         self.log_dir = log_dir
         self.inherit_output = inherit_output
+        self.prefix_output = prefix_output  # `name | line` on our stdout, like a Procfile runner
 
     def start(self, spec: ChildSpec, timeout: float = 30.0) -> Child:
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
         log_path = None
-        if self.inherit_output:
+        if self.prefix_output:
+            out = subprocess.PIPE
+        elif self.inherit_output:
             out = None
         elif self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -140,8 +146,10 @@ class Supervisor:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        if out not in (None, subprocess.DEVNULL):
+        if out not in (None, subprocess.DEVNULL, subprocess.PIPE):
             out.close()
+        if out is subprocess.PIPE:
+            _relay_prefixed(spec.name, process)
         child = Child(spec, process, log_path)
         self.children.append(child)
         self.wait_ready(child, timeout)
@@ -194,6 +202,19 @@ class Supervisor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
+
+
+def _relay_prefixed(name: str, process: subprocess.Popen) -> None:
+    width = 12
+
+    def relay() -> None:
+        for raw in iter(process.stdout.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            sys.stdout.write(f"{name:<{width}}| {line}\n")
+            sys.stdout.flush()
+        process.stdout.close()
+
+    threading.Thread(target=relay, name=f"relay-{name}", daemon=True).start()
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
