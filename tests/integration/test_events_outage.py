@@ -1,0 +1,54 @@
+"""The consumer rides out a Redis outage: it retries with backoff and resumes when Redis is back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from monolith import db
+from monolith.events import STREAM
+from proxy.stack import StackConfig, consumer_spec, redis_spec
+from proxy.supervisor import Supervisor
+
+pytestmark = [pytest.mark.redis, pytest.mark.live, pytest.mark.slow]
+
+PHONE = "+15551234567"
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "persist", [True, False], ids=["redis-keeps-data", "redis-comes-back-empty"]
+)
+def test_consumer_survives_redis_restart(supervisor: Supervisor, tmp_path: Path, persist: bool):
+    cfg = StackConfig.on_free_ports(tmp_path / "var")
+    conn = db.connect(cfg.monolith_database)
+    db.init_schema(conn)
+    conn.execute(
+        "INSERT INTO users (name, phone, created_at) VALUES ('Ada', ?, '2024-01-01T00:00:00Z')",
+        (PHONE,),
+    )
+    redis_child = supervisor.start(redis_spec(cfg, persist=persist))
+    consumer = supervisor.start(consumer_spec(cfg))
+
+    supervisor.stop(redis_child)
+    wait_for(lambda: "redis unavailable" in consumer.log_tail(), "the consumer to notice")
+    assert consumer.alive()
+
+    supervisor.start(redis_spec(cfg, persist=persist))
+    r = redis.Redis.from_url(cfg.effective_redis_url, decode_responses=True)
+    r.xadd(STREAM, {"type": "verification.approved", "id": "VE" + "2" * 32, "to": PHONE,
+                    "channel": "sms", "approved_at": "2024-01-01T00:00:00Z"})  # fmt: skip
+    row = "SELECT phone_verified FROM users WHERE phone = ?"
+    wait_for(lambda: conn.execute(row, (PHONE,)).fetchone()[0] == 1, "Ada verified")
+    assert consumer.alive()
+    conn.close()
