@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -13,24 +12,22 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
 
 from monolith import db, users
 from monolith.codes import mask
+from monolith.dead_letters import DEAD_STREAM, entry, list_command, replay_command
 
 log = logging.getLogger("monolith.events")
 
 STREAM = "verification.events"
-DEAD_STREAM = "verification.events.dead"
 GROUP = "monolith"
 # hash: "<message id>" -> failed tries so far, "<message id>:error" -> the last error
 FAILURES = "verification.events.failures"
 MAX_TRIES = 5
 EVENT_TYPE = "verification.approved"
-DEAD_FIELDS = ("dead_original_id", "dead_attempts", "dead_last_error", "dead_at")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6380/0"
 BATCH = 100
 
@@ -200,12 +197,7 @@ class Consumer:
         if attempts < self.max_tries:
             self._retry_at[msg_id] = (time.monotonic() + retry_delay(attempts), fields)
             return
-        dead_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        dead = {
-            **fields, "dead_original_id": msg_id, "dead_attempts": str(attempts),
-            "dead_last_error": error, "dead_at": dead_at,
-        }  # fmt: skip
-        flat = [item for pair in dead.items() for item in pair]
+        flat = [item for pair in entry(fields, msg_id, attempts, error).items() for item in pair]
         if self._bury(keys=[STREAM, DEAD_STREAM, FAILURES], args=[GROUP, msg_id, *flat]):
             log.error("event %s moved to %s after %d tries", msg_id, DEAD_STREAM, attempts)
 
@@ -218,34 +210,6 @@ class Consumer:
                 self.client.xgroup_delconsumer(STREAM, GROUP, self.name)
         except redis.RedisError as exc:
             log.warning("could not leave the consumer group cleanly: %s", exc)
-
-
-def dead_letters(client: redis.Redis) -> list[dict]:
-    """Every dead letter: its id, the event's fields, tries, last error."""
-    letters = []
-    for dead_id, fields in client.xrange(DEAD_STREAM, "-", "+"):
-        event = {k: v for k, v in fields.items() if k not in DEAD_FIELDS}
-        letters.append({
-            "id": dead_id, "original_id": fields.get("dead_original_id"), "event": event,
-            "attempts": int(fields.get("dead_attempts", 0)),
-            "last_error": fields.get("dead_last_error", ""),
-        })  # fmt: skip
-    return letters
-
-
-def replay(client: redis.Redis, dead_ids: list[str]) -> list[tuple[str, str]]:
-    """Move dead letters back to the main stream: [(dead id, new id)]; KeyError if unknown."""
-    moved = []
-    for dead_id in dead_ids:
-        found = client.xrange(DEAD_STREAM, dead_id, dead_id)
-        if not found:
-            raise KeyError(dead_id)
-        event = {k: v for k, v in found[0][1].items() if k not in DEAD_FIELDS}
-        with client.pipeline(transaction=True) as pipe:
-            pipe.xadd(STREAM, event).xdel(DEAD_STREAM, dead_id)
-            new_id, _ = pipe.execute()
-        moved.append((dead_id, new_id))
-    return moved
 
 
 def connect(url: str, block_ms: int = 0) -> redis.Redis:
@@ -285,31 +249,8 @@ def main(verb: str, args: argparse.Namespace) -> int:
         return consume(args)
     client = connect(args.redis_url)
     if args.action == "list":
-        return _print_list(dead_letters(client), args.json)
-    ids = [letter["id"] for letter in dead_letters(client)] if args.all else args.ids
-    if not ids:
-        print("strangler events replay: give dead letter IDs or --all", file=sys.stderr)
-        return 2
-    try:
-        for dead_id, new_id in replay(client, ids):
-            print(f"replayed {dead_id} as {new_id}")
-    except KeyError as exc:
-        print(f"strangler events replay: no dead letter {exc.args[0]}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _print_list(letters: list[dict], as_json: bool) -> int:
-    if as_json:
-        print(json.dumps({"dead_letters": letters}, indent=2))
-        return 0
-    if not letters:
-        print(f"no dead letters in {DEAD_STREAM}")
-    for letter in letters:
-        event = " ".join(f"{k}={v}" for k, v in letter["event"].items())
-        print(f"{letter['id']}  attempts={letter['attempts']}  last_error={letter['last_error']}")
-        print(f"    {event}")
-    return 0
+        return list_command(client, args.json)
+    return replay_command(client, args.ids, args.all, STREAM)
 
 
 def consume(args: argparse.Namespace) -> int:
