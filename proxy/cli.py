@@ -18,12 +18,19 @@ VERBS: dict[str, tuple[str, str]] = {
     "events": ("monolith.events", "list or replay dead-lettered verification events"),
     "record": ("tests.contract.recorder", "record contract scenarios from the monolith"),
     "bench": ("proxy.bench", "benchmark: direct vs through the proxy (and nginx)"),
+    "load": ("loadtests.run", "headless locust run through the proxy, CSV/HTML reports"),
+    "load-migration": (
+        "loadtests.migration",
+        "shift a route 0->10->50->100->0 %% under load; fails on a broken flow",
+    ),
+    "load-compare": ("loadtests.compare", "benchmark: the verification flow per backend"),
 }
+# Verbs whose code lives in the source tree beside its data, not in the installed packages.
+SOURCE_TREE_PACKAGES = ("tests.", "loadtests.")
 
 
 def _import_verb_module(module_name: str):
-    if module_name.startswith("tests."):
-        # The contract recorder lives beside its recordings in the source tree, not in the wheel.
+    if module_name.startswith(SOURCE_TREE_PACKAGES):
         from proxy.stack import PACKAGE_ROOT
 
         if str(PACKAGE_ROOT) not in sys.path:

@@ -1,0 +1,1 @@
+"""Load tests: locust personas, migration under load, and the backend comparison benchmark."""

@@ -1,0 +1,139 @@
+"""`python -m loadtests.migration`: shift a route 0 → 10 → 50 → 100 → 0 % under steady load.
+
+Starts the whole stack on free ports, runs --users threads of real verification flows (send,
+read the code from the webhook sink, check) through the proxy, and at every --step-seconds
+shifts the route with the real `strangler shift` code on the stack's copy of routes.yaml.
+Prints flows per step (completed, broken, across a shift), sends per backend against the
+configured share, and p50/p99; exits 1 on any broken flow or refused send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtests.command import DEFAULT_HELP, run_module
+from loadtests.flows import Flow, FlowLoad
+from loadtests.migration_report import (
+    StepFigures,
+    StepWindow,
+    migration_figures,
+    passed,
+    render,
+)
+from loadtests.shifting import old_and_new, shift_and_wait
+from loadtests.stack_runner import RunningStack, running_stack
+
+DEFAULT_STEPS = "0,10,50,100,0"
+
+
+def parse_steps(text: str) -> list[int]:
+    """`0,10,50,100,0` → [0, 10, 50, 100, 0]; each a whole percentage."""
+    try:
+        steps = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"steps must be whole numbers, got {text!r}") from None
+    if not steps or any(not 0 <= s <= 100 for s in steps):
+        raise argparse.ArgumentTypeError(f"every step must be 0-100, got {text!r}")
+    return steps
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to shift, how, and under how much load."""
+
+    route: str = "verification"
+    steps: Sequence[int] = (0, 10, 50, 100, 0)
+    users: int = 10
+    step_seconds: float = 5.0
+    think: float = 1.0  # users wait 0..think s before checking, so flows straddle the shifts
+    workers: int | None = None
+
+
+def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--users", type=int, default=Plan.users, help="concurrent flows" + DEFAULT_HELP
+    )
+    parser.add_argument(
+        "--step-seconds",
+        type=float,
+        default=Plan.step_seconds,
+        help="time at each split" + DEFAULT_HELP,
+    )
+    parser.add_argument(
+        "--steps", type=parse_steps, default=DEFAULT_STEPS,
+        help="new-backend percentages in order" + DEFAULT_HELP,
+    )  # fmt: skip
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=Plan.think,
+        help="max seconds from code to check" + DEFAULT_HELP,
+    )
+    parser.add_argument("--route", default=Plan.route, help="route to shift" + DEFAULT_HELP)
+    parser.add_argument("--workers", type=int, help="gunicorn/proxy workers per server")
+    parser.add_argument(
+        "--show-failed", type=int, default=5, help="failed flows to list" + DEFAULT_HELP
+    )
+
+
+def run_steps(running: RunningStack, plan: Plan) -> tuple[list[StepWindow], list[Flow]]:
+    """Load through the proxy while stepping the split; the steps' windows and every flow."""
+    assert running.routes is not None, "the migration needs the proxy"
+    admin, routes, route = running.cfg.admin_url, running.routes, plan.route
+    shift_and_wait(admin, routes, route, plan.steps[0], "load test: starting split")
+    windows: list[StepWindow] = []
+    load = FlowLoad(running.proxy_url, running.code_of, plan.users, think=plan.think)
+    load.phase = "0"
+    started = time.monotonic()
+    load.start()
+    try:
+        for index, percent in enumerate(plan.steps):
+            if index:
+                started = time.monotonic()
+            load.phase = str(index)
+            applied = started
+            if index:
+                reason = f"load test: step {index + 1} of {len(plan.steps)}"
+                applied = shift_and_wait(admin, routes, route, percent, reason)
+            print(f"  step {index + 1}: {route} at {percent}% new backend", flush=True)
+            time.sleep(max(0.0, started + plan.step_seconds - time.monotonic()))
+            windows.append(StepWindow(index, percent, started, applied, time.monotonic()))
+    finally:
+        flows = load.stop()
+    return windows, flows
+
+
+def migrate_under_load(var_dir: Path, plan: Plan) -> tuple[list[StepFigures], list[Flow]]:
+    """Start the stack under `var_dir`, run the plan, stop the stack; figures and flows."""
+    with running_stack(var_dir, workers=plan.workers) as running:
+        assert running.routes is not None
+        old, new = old_and_new(running.routes, plan.route)
+        windows, flows = run_steps(running, plan)
+    return migration_figures(windows, flows, old, new), flows
+
+
+def main(verb: str, args: argparse.Namespace) -> int:
+    plan = Plan(args.route, args.steps, args.users, args.step_seconds, args.think, args.workers)
+    print(
+        f"migration under load: {plan.route} {' → '.join(map(str, plan.steps))} %, "
+        f"{plan.users} users (0-{plan.think:g} s from code to check), "
+        f"{plan.step_seconds:g} s per step; starting the stack on free ports…",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="migration-") as tmp:
+        figures, flows = migrate_under_load(Path(tmp), plan)
+    print(render(figures), flush=True)
+    failed = [f for f in flows if f.broken or not f.sent]
+    for flow in failed[: args.show_failed]:
+        print(f"  failed flow: {flow.to} in step {int(flow.phase) + 1}: {flow.error}", flush=True)
+    return 0 if passed(figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_module(sys.modules[__name__], "load-migration"))

@@ -1,0 +1,1 @@
+"""Unit tests of the load-test tooling's pure logic."""
