@@ -1,0 +1,1 @@
+"""Contract tests: scenarios recorded from the monolith, replayed against any backend."""

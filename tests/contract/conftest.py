@@ -1,0 +1,88 @@
+"""Contract replay for pytest: `pytest tests/contract --backend monolith|service|proxy`.
+
+The stack for the chosen backend is started once per session on free ports (or taken from
+`--base-url` with `--sink-url`); each scenario is one test.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+import pytest
+
+from tests.contract.choices import option_type
+from tests.contract.model import Target, load_scenarios
+from tests.contract.runner import Endpoints
+from tests.contract.stacks import running
+
+
+def _percent(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage from 0 to 100")
+    return int(text)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("contract", "contract replay (tests/contract)")
+    group.addoption(
+        "--backend",
+        type=option_type(Target),
+        default=Target.MONOLITH,
+        help="stack to replay the recordings against: monolith (default), service or proxy",
+    )
+    group.addoption(
+        "--proxy-split",
+        type=_percent,
+        default=0,
+        help="with --backend proxy: percent of the verification route sent to the service",
+    )
+    group.addoption("--base-url", help="replay against this running backend instead")
+    group.addoption("--monolith-url", help="with --base-url: where `via: monolith` steps go")
+    group.addoption("--sink-url", help="with --base-url: the webhook sink the backends post to")
+
+
+def contract_target(config: pytest.Config) -> Target:
+    # The defaults also hold when this conftest is not an initial one (plain `pytest`).
+    return config.getoption("backend", default=None) or Target.MONOLITH
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "contract_scenario" not in metafunc.fixturenames:
+        return
+    target = contract_target(metafunc.config)
+    params = []
+    for scenario in load_scenarios():
+        skip = pytest.mark.skip(reason=f"{scenario.name} does not apply to {target.value}")
+        marks = () if scenario.applies_to(target) else (skip,)
+        params.append(pytest.param(scenario, id=scenario.name, marks=marks))
+    metafunc.parametrize("contract_scenario", params)
+
+
+@pytest.fixture(scope="session")
+def contract_endpoints(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Endpoints]:
+    """Where every scenario of the session runs: a stack of our own, or the given URLs."""
+    config = request.config
+    base_url = config.getoption("base_url", default=None)
+    if base_url:
+        sink_url = config.getoption("sink_url", default=None)
+        if not sink_url:
+            pytest.fail("--base-url needs --sink-url (the webhook sink the backends post to)")
+        monolith_url = config.getoption("monolith_url", default=None) or base_url
+        yield Endpoints(base_url.rstrip("/"), monolith_url.rstrip("/"), sink_url.rstrip("/"))
+        return
+    target = contract_target(config)
+    split = config.getoption("proxy_split", default=0) or 0
+    with running(target, tmp_path_factory.mktemp(f"contract-{target.value}"), split) as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def contract_label(request: pytest.FixtureRequest, contract_endpoints: Endpoints) -> str:
+    """How reports name the target: backend (and split) plus its URL."""
+    target = contract_target(request.config)
+    split = request.config.getoption("proxy_split", default=0) or 0
+    suffix = f" at {split}%" if target is Target.PROXY else ""
+    return f"{target.value}{suffix} ({contract_endpoints.target})"

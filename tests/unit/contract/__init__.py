@@ -1,0 +1,1 @@
+"""Unit tests of the contract engine: no servers, no network."""
