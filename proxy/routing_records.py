@@ -9,6 +9,7 @@ from proxy.selection import bucket_ranges
 
 StickyKind = Literal["header", "cookie", "query", "json", "client_ip"]
 STICKY_KINDS: tuple[str, ...] = ("header", "cookie", "query", "json", "client_ip")
+NORMALIZERS: tuple[str, ...] = ("strip", "lower")  # sticky key steps, applied in order
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"})
 DEFAULT_HEALTH = "/healthz"
 DEFAULT_TTL = 600  # the lifetime of a verification code: a flow started before a flip ends there
@@ -39,6 +40,9 @@ class Sticky:
     kind: StickyKind
     name: str | None  # header (lower-cased)/cookie/query/json field name; None for client_ip
     ttl: int  # seconds a served key keeps its backend after a split change
+    # Applied to the key before hashing, so that values a backend treats as one
+    # destination (" A@B.example" and "a@b.example") land on one backend.
+    normalize: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from proxy.routing_records import (
     DEFAULT_HEALTH,
     DEFAULT_TTL,
     METHODS,
+    NORMALIZERS,
     STICKY_KINDS,
     Backend,
     Route,
@@ -208,7 +209,7 @@ def _parse_split(check: _Checker, value: object, where: str, backends: dict) -> 
 
 
 def _parse_sticky(check: _Checker, value: object, where: str) -> Sticky:
-    mapping = check.keys(value, where, {"key", "ttl"}, {"key"})
+    mapping = check.keys(value, where, {"key", "ttl", "normalize"}, {"key"})
     key = check.typed(mapping["key"], str, f"{where}.key", "'kind:name' or 'client_ip'")
     kind, colon, name = key.partition(":")
     if kind not in STICKY_KINDS:
@@ -223,7 +224,16 @@ def _parse_sticky(check: _Checker, value: object, where: str) -> Sticky:
     if ttl <= 0:
         check.fail(f"{where}.ttl", f"must be a positive number of seconds, got {ttl!r}")
     name = name.lower() if kind == "header" else name
-    return Sticky(kind, name or None, ttl)  # type: ignore[arg-type]  # kind checked above
+    normalize = _parse_normalize(check, mapping.get("normalize", []), f"{where}.normalize")
+    return Sticky(kind, name or None, ttl, normalize)  # type: ignore[arg-type]  # kind checked
+
+
+def _parse_normalize(check: _Checker, value: object, where: str) -> tuple[str, ...]:
+    steps = check.typed(value, list, where, f"a list of {', '.join(NORMALIZERS)}")
+    for step in steps:
+        if step not in NORMALIZERS:
+            check.fail(where, f"unknown step {step!r} ({', '.join(NORMALIZERS)})")
+    return tuple(steps)
 
 
 def _check_unique(check: _Checker, routes: tuple[Route, ...]) -> None:

@@ -87,6 +87,21 @@ def extract_key(
     """
     if sticky is None:
         return None
+    key = _raw_key(sticky, headers, query, body, client_ip)
+    if key is None or not sticky.normalize:
+        return key
+    for step in sticky.normalize:
+        key = key.strip() if step == "strip" else key.lower()
+    return key or None
+
+
+def _raw_key(
+    sticky: Sticky,
+    headers: HeaderLookup,
+    query: str | bytes,
+    body: bytes | None,
+    client_ip: str | None,
+) -> str | None:
     kind, name = sticky.kind, sticky.name or ""
     if kind == "client_ip":
         return client_ip or None

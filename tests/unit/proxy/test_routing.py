@@ -308,6 +308,18 @@ MALFORMED = [
     ("ttl a string", variant(routes__0__sticky__ttl="600"), f"{R0}.sticky.ttl", "'600' (str)"),
     ("ttl a bool", variant(routes__0__sticky__ttl=True), f"{R0}.sticky.ttl", "True (bool)"),
     (
+        "normalize not a list",
+        variant(routes__0__sticky__normalize="lower"),
+        f"{R0}.sticky.normalize",
+        "'lower' (str)",
+    ),
+    (
+        "unknown normalize step",
+        variant(routes__0__sticky__normalize=["strip", "upper"]),
+        f"{R0}.sticky.normalize",
+        "'upper'",
+    ),
+    (
         "duplicate route name",
         second_route(match={"prefix": "/other/"}),
         "routes[1] (verification).name",
@@ -355,7 +367,7 @@ def test_the_shipped_routes_file_is_valid_and_starts_on_the_monolith() -> None:
         frozenset({"POST"}),
     )
     assert route.split == (("monolith", 100), ("verification", 0))
-    assert route.sticky == Sticky("json", "to", 600)
+    assert route.sticky == Sticky("json", "to", 600, ("strip", "lower"))
     assert (route.fallback, route.new_backend) == ("monolith", "verification")
     assert table.backends["verification"].url == "http://127.0.0.1:8002"
 

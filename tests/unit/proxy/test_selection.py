@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -180,3 +181,40 @@ def test_key_parsers_never_raise_on_garbage(data: bytes) -> None:
     text = data.decode("latin-1")
     for result in (json_field(data, "to"), query_value(data, "to"), cookie_value(text, "to")):
         assert result is None or isinstance(result, str)
+
+
+@pytest.mark.parametrize(
+    ("normalize", "raw", "expected"),
+    [
+        ((), "  Ann@B.example ", "  Ann@B.example "),
+        (("strip",), "  Ann@B.example ", "Ann@B.example"),
+        (("strip", "lower"), "  Ann@B.example ", "ann@b.example"),
+        (("strip", "lower"), "   ", None),
+        (("strip", "lower"), "+15551234567", "+15551234567"),
+    ],
+)
+def test_normalized_keys_match_what_the_backends_treat_as_one_destination(
+    normalize: tuple[str, ...], raw: str, expected: str | None
+) -> None:
+    sticky = Sticky("json", "to", 600, normalize)
+    body = json.dumps({"to": raw}).encode()
+    assert extract_key(sticky, headers={}, body=body) == expected
+
+
+def test_one_user_lands_on_one_backend_whatever_the_spelling_of_the_address() -> None:
+    route = Route(
+        "verification",
+        "/api/",
+        None,
+        (("monolith", 50), ("verification", 50)),
+        Sticky("json", "to", 600, ("strip", "lower")),
+        "monolith",
+    )
+    for i in range(200):
+        spellings = [f"ann{i}@b.example", f" Ann{i}@B.Example", f"ANN{i}@B.EXAMPLE  "]
+        keys = {
+            extract_key(route.sticky, headers={}, body=json.dumps({"to": s}).encode())
+            for s in spellings
+        }
+        assert len(keys) == 1
+        assert len({select_backend(route, key) for key in keys}) == 1
