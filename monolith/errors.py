@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from monolith.inputs import ApiError
@@ -24,6 +24,7 @@ MESSAGES = {
     500: "internal error",
 }
 
+DRAIN_LIMIT = 4 * 1024 * 1024  # bytes of an oversized body read to keep the connection
 STORE_DOWN = ("database is locked", "unable to open", "disk I/O error", "readonly database")
 
 
@@ -43,7 +44,28 @@ def http_error(exc: HTTPException) -> Response:
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
+    if status == 413:
+        _drain_body()
     return response
+
+
+def _drain_body() -> None:
+    """Read and drop an oversized body that is not much over the limit.
+
+    gunicorn drains at most 64 KiB of an unread body and otherwise closes the connection
+    right after a response that promised keep-alive: a client (or the proxy's pool)
+    reusing it would fail. Reading the rest keeps the connection usable; a body far
+    over the limit is left to that close rather than read.
+    """
+    remaining = request.content_length or 0
+    if remaining > DRAIN_LIMIT:
+        return
+    stream = request.environ["wsgi.input"]
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            return
+        remaining -= len(chunk)
 
 
 def internal_error(exc: InternalServerError) -> Response:

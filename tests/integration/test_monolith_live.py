@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -116,3 +118,17 @@ def test_rate_limit_is_shared_by_the_workers(base_url: str) -> None:
         for r in parallel(8, lambda: post(base_url, "send", {"to": PHONE, "channel": "sms"}))
     )
     assert statuses == {201: 5, 429: 3}
+
+
+def test_connection_stays_usable_after_an_oversized_body(base_url: str) -> None:
+    """A 413 must not leave the unread body on a kept-alive connection (proxies pool them)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    body = b'{"to": "' + b"a" * (1024 * 1024) + b'", "channel": "sms"}'
+    conn.request("POST", "/api/verification/send", body=body)
+    first = conn.getresponse()
+    assert (first.status, json.loads(first.read())["error"]) == (413, "payload_too_large")
+    conn.request("GET", "/healthz")
+    second = conn.getresponse()
+    assert second.status == 200
+    conn.close()
