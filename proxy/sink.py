@@ -53,6 +53,9 @@ class MessageLog:
 class _Handler(BaseHTTPRequestHandler):
     server: _SinkServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, a kept-alive client (the
+    # service's pooled session) waits ~40 ms for its delayed ACK on every delivery.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the messages carry codes: never log them
