@@ -70,7 +70,7 @@ def _pending_body(vid: str, to: str, channel: str, ttl: int) -> dict[str, Any]:
 
 
 def _rate_limited(retry_after: int) -> errors.RateLimited:
-    return errors.RateLimited("too many codes sent to this destination; retry later", retry_after)
+    return errors.RateLimited("too many codes sent to this address", retry_after)
 
 
 def send(svc: Services, req: SendRequest, *, dry_run: bool = False) -> dict[str, Any]:
@@ -131,7 +131,7 @@ def _reserve(store: Store, key: str, fingerprint: str) -> IdempotencyRecord:
 
 def _replay(record: IdempotencyRecord) -> StoredResponse:
     if record.state is IdempotencyState.CONFLICT or record.response is None:
-        raise errors.IdempotencyKeyReused("this Idempotency-Key was used with another body")
+        raise errors.IdempotencyKeyReused("the key came with another body")
     return record.response
 
 
@@ -156,7 +156,7 @@ def check(svc: Services, req: CheckRequest, *, dry_run: bool = False) -> dict[st
             continue  # a newer send won the race: check against that code instead
         log.info("check of %s for %s: %s", code.id, mask(code.to), result.outcome.value)
         return _verdict(code, result.outcome, max_attempts - result.attempts)
-    raise errors.NotFound("no pending verification for this destination")
+    raise errors.NotFound("no pending verification for this address")
 
 
 def _would_be(code: PendingCode, matched: bool, max_attempts: int) -> dict[str, Any]:
@@ -174,5 +174,5 @@ def _verdict(code: PendingCode, outcome: Outcome, remaining: int) -> dict[str, A
     if outcome is Outcome.WRONG:
         return {**body, "status": "pending", "valid": False, "attempts_remaining": remaining}
     if outcome is Outcome.EXHAUSTED:
-        raise errors.MaxAttemptsReached("too many wrong checks; send a new code")
-    raise errors.NotFound("no pending verification for this destination")
+        raise errors.MaxAttemptsReached("too many wrong codes; send a new one")
+    raise errors.NotFound("no pending verification for this address")

@@ -51,7 +51,9 @@ def _require(body: dict[str, Any], *fields: str) -> None:
 def normalise_to(value: Any) -> tuple[str, str]:
     """(`to` as stored, the channel it can be reached on); e-mail addresses are lower-cased."""
     if not isinstance(value, str):
-        raise InvalidRequest("invalid_to", "'to' must be a string")
+        raise InvalidRequest(
+            "invalid_to", "'to' must be an E.164 phone number or an e-mail address"
+        )
     # Fullmatch, not `$`: a trailing newline must not slip through.
     if E164.fullmatch(value):
         return value, "sms"
@@ -70,10 +72,9 @@ def parse_send(body: dict[str, Any]) -> SendRequest:
     to, reachable_on = normalise_to(body["to"])
     channel = body["channel"]
     if not isinstance(channel, str) or channel not in CHANNELS:
-        raise InvalidRequest("invalid_channel", '\'channel\' must be "sms" or "email"')
+        raise InvalidRequest("invalid_channel", "'channel' must be 'sms' or 'email'")
     if channel != reachable_on:
-        wanted = "a phone number" if channel == "sms" else "an e-mail address"
-        raise InvalidRequest("invalid_to", f"channel '{channel}' needs {wanted} in 'to'")
+        raise InvalidRequest("invalid_to", f"'to' does not fit the channel '{channel}'")
     return SendRequest(to, channel)
 
 
@@ -91,9 +92,7 @@ def parse_idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
     if not value or len(value) > MAX_IDEMPOTENCY_KEY_LENGTH:
-        raise InvalidRequest(
-            "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters long"
-        )
+        raise InvalidRequest("invalid_idempotency_key", "Idempotency-Key must be 1-255 characters")
     return value
 
 
