@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -144,6 +147,39 @@ def service_spec(cfg: StackConfig) -> ChildSpec:
 def consumer_spec(cfg: StackConfig) -> ChildSpec:
     argv = python_module("monolith.events")
     return ChildSpec("consumer", argv, env=cfg.common_env(), cwd=str(PACKAGE_ROOT))
+
+
+def proxy_spec(cfg: StackConfig, routes_path: Path | str) -> ChildSpec:
+    """The proxy on `cfg.proxy_port` with its admin listener on `cfg.admin_port`.
+
+    Ready once the admin status lists every worker, so no worker misses the first requests.
+    """
+    argv = python_module("proxy.server", "--routes", str(routes_path))
+    env = {
+        **cfg.common_env(),
+        "STRANGLER_PROXY_BIND": f"{cfg.host}:{cfg.proxy_port}",
+        "STRANGLER_ADMIN_BIND": f"{cfg.host}:{cfg.admin_port}",
+    }
+    if cfg.workers is not None:
+        env["STRANGLER_WORKERS"] = str(cfg.workers)
+    workers = int(env.get("STRANGLER_WORKERS") or os.environ.get("STRANGLER_WORKERS") or 0)
+    token = env.get("STRANGLER_ADMIN_TOKEN") or os.environ.get("STRANGLER_ADMIN_TOKEN")
+    ready = _proxy_ready(cfg.admin_url + "/_strangler/status", token, workers or os.cpu_count())
+    return ChildSpec("proxy", argv, env=env, ready=ready, url=cfg.proxy_url, cwd=str(PACKAGE_ROOT))
+
+
+def _proxy_ready(url: str, token: str | None, workers: int | None) -> Callable[[], bool]:
+    headers = {"X-Strangler-Admin-Token": token} if token else {}
+
+    def probe() -> bool:
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 (loopback admin)
+        try:
+            with urllib.request.urlopen(request, timeout=1) as resp:  # noqa: S310
+                return len(json.loads(resp.read()).get("workers", [])) >= (workers or 1)
+        except (OSError, ValueError):
+            return False
+
+    return probe
 
 
 def gunicorn_argv(conf: Path, app: str) -> list[str]:

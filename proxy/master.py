@@ -1,0 +1,141 @@
+"""The proxy's master process: fork workers, restart any that dies, stop them all on a signal."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from proxy.routing import RoutingTable
+from proxy.settings import ProxySettings
+
+log = logging.getLogger("strangler.proxy")
+STOP_TIMEOUT = 15.0
+RESTART_BURST = 5  # restarts of one worker within RESTART_WINDOW before it is slowed down
+RESTART_WINDOW = 10.0
+
+Worker = Callable[[int, ProxySettings, str, RoutingTable, Path], None]
+
+
+def check_bindable(*addresses: tuple[str, int]) -> None:
+    """Fail before forking when a listen address is unusable (the message names it)."""
+    for host, port in addresses:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Master:
+    def __init__(
+        self, settings: ProxySettings, routes: str, table: RoutingTable, worker: Worker
+    ) -> None:
+        self.settings = settings
+        self.routes = routes
+        self.table = table
+        self.worker = worker
+        self.pids: dict[int, int] = {}  # pid -> worker index
+        self.restarts: dict[int, list[float]] = {}
+        self.stopping = False
+        self.own_run_dir = settings.run_dir is None
+        self.run_dir = Path(settings.run_dir or tempfile.mkdtemp(prefix="strangler-proxy-"))
+
+    def run(self) -> int:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.run_dir.glob("worker-*.json"):
+            stale.unlink()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_stop)
+        for index in range(self.settings.workers):
+            self._spawn(index)
+        host, port = self.settings.bind
+        admin_host, admin_port = self.settings.admin_bind
+        log.info(
+            "listening on http://%s:%d (admin http://%s:%d), %d workers, table %s",
+            host, port, admin_host, admin_port, self.settings.workers, self.table.digest[:12],
+        )  # fmt: skip
+        try:
+            while not self.stopping:
+                self._reap()
+                time.sleep(0.1)
+        finally:
+            self._stop_all()
+        return 0
+
+    def _on_stop(self, signum: int, frame: object) -> None:
+        self.stopping = True
+
+    def _spawn(self, index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                _die_with_parent()
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(signum, signal.SIG_DFL)
+                self.worker(index, self.settings, self.routes, self.table, self.run_dir)
+            except BaseException:
+                log.exception("worker %d crashed", index)
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self.pids[pid] = index
+
+    def _reap(self) -> None:
+        while self.pids:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            index = self.pids.pop(pid, None)
+            if index is None or self.stopping:
+                continue
+            log.warning("worker %d (pid %d) exited with status %d; restarting", index, pid, status)
+            self._throttle(index)
+            self._spawn(index)
+
+    def _throttle(self, index: int) -> None:
+        now = time.monotonic()
+        recent = [t for t in self.restarts.get(index, []) if now - t < RESTART_WINDOW]
+        self.restarts[index] = [*recent, now]
+        if len(recent) >= RESTART_BURST:
+            time.sleep(1.0)  # a worker that cannot start must not spin the machine
+
+    def _stop_all(self) -> None:
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while self.pids and time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                time.sleep(0.05)
+            else:
+                self.pids.pop(pid, None)
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.own_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -1,0 +1,314 @@
+"""The asyncio protocols of a worker: clients, backends and the admin listener (httptools)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import deque
+from typing import TYPE_CHECKING
+
+import httptools
+
+from proxy import forwarding
+from proxy.exchange import Exchange
+
+if TYPE_CHECKING:
+    from proxy.server import Plane
+
+log = logging.getLogger("strangler.proxy")
+HTTP_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
+
+
+class _RequestReader(asyncio.Protocol):
+    """What the public and the admin listener share: the request line and headers."""
+
+    def __init__(self, plane: Plane) -> None:
+        self.plane = plane
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.client_ip = ""
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0] if peer else ""
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+
+class ClientProtocol(_RequestReader):
+    """One client connection: parses requests, runs them one at a time (pipelining-safe)."""
+
+    def __init__(self, plane: Plane) -> None:
+        super().__init__(plane)
+        self.http11 = True
+        self.current: Exchange | None = None
+        self.incoming: Exchange | None = None
+        self.queue: deque[Exchange] = deque()
+        self.paused: set[str] = set()
+        self.last_seen = plane.loop.time()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)
+        self.plane.clients.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = self.plane.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except HTTP_ERRORS as exc:
+            if isinstance(exc, httptools.HttpParserCallbackError):
+                log.error("request handling failed", exc_info=exc.__context__ or exc)
+            if self.current is None or not self.current.responded:
+                self.write(
+                    forwarding.error_response(400, "bad_request", "malformed HTTP", close=True)
+                )
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.plane.clients.discard(self)
+        for exchange in (self.current, *self.queue):
+            if exchange is not None:
+                exchange.client_lost()
+        self.current, self.incoming = None, None
+        self.queue.clear()
+        self.transport = None
+
+    # httptools callbacks (and those of _RequestReader)
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        self.http11 = parser.get_http_version() == "1.1"
+        method = parser.get_method().decode("latin-1")
+        keep_alive = parser.should_keep_alive() and not self.plane.stopping
+        exchange = Exchange(self, method, self.url, self.headers, keep_alive)
+        self.incoming = exchange
+        if self.current is None:
+            self.current = exchange
+            exchange.start()
+        else:
+            self.queue.append(exchange)
+            self.pause_reading("pipeline")
+
+    def on_body(self, body: bytes) -> None:
+        if self.incoming is not None:
+            self.incoming.add_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.incoming is not None:
+            exchange, self.incoming = self.incoming, None
+            exchange.finish_body()
+
+    # called by exchanges
+    def exchange_done(self, exchange: Exchange) -> None:
+        if exchange is not self.current:
+            return
+        self.current = None
+        if not exchange.keep_alive or self.plane.stopping:
+            self.close()
+            return
+        if self.queue:
+            self.current = self.queue.popleft()
+            if not self.queue:
+                self.resume_reading("pipeline")
+            self.current.start()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause_reading(self, reason: str) -> None:
+        if not self.paused and self.transport is not None:
+            self.transport.pause_reading()
+        self.paused.add(reason)
+
+    def resume_reading(self, reason: str) -> None:
+        if reason in self.paused:
+            self.paused.discard(reason)
+            if not self.paused and self.transport is not None:
+                self.transport.resume_reading()
+
+    # the client reads slower than the backend answers: slow the backend down
+    def pause_writing(self) -> None:
+        upstream = self.current.upstream if self.current else None
+        if upstream is not None and upstream.transport is not None:
+            upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        upstream = self.current.upstream if self.current else None
+        if upstream is not None and upstream.transport is not None:
+            upstream.transport.resume_reading()
+
+    def eof_received(self) -> bool:
+        return self.current is not None  # half-closed clients still get their answer
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """One keep-alive connection to a backend, lent to one exchange at a time."""
+
+    def __init__(self, plane: Plane, pool_key: str) -> None:
+        self.plane = plane
+        self.pool_key = pool_key
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.exchange: Exchange | None = None
+        self.idle_since = 0.0
+        self.uses = 0
+        self.reused = self.received = False
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    @property
+    def usable(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    def alive(self) -> bool:
+        """Peek at the socket: a backend that closed (or died) since the last answer shows
+        EOF or a reset here, before a request is lost on it."""
+        pseudo = self.transport.get_extra_info("socket") if self.transport else None
+        if pseudo is None:
+            return False
+        # The loop's socket object refuses recv(); borrow the descriptor without owning it.
+        sock = socket.socket(pseudo.family, socket.SOCK_STREAM, 0, pseudo.fileno())
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            return True  # nothing to read: open and quiet, as an idle connection should be
+        except OSError:
+            return False
+        finally:
+            sock.detach()
+
+    def begin(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.reused = self.uses > 0
+        self.uses += 1
+        self.received = False
+
+    def finish(self) -> None:
+        self.exchange = None
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None:  # nobody asked: a broken or confused backend
+            self.transport.close()
+            return
+        self.received = True
+        exchange.last_activity = self.plane.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except HTTP_ERRORS:
+            log.warning("malformed response from backend %s", exchange.decision.backend)
+            self.finish()
+            self.transport.close()
+            exchange.upstream_lost(self)
+        exchange.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.plane.pool.discard(self)
+        exchange, self.exchange = self.exchange, None
+        self.transport = None
+        if exchange is not None:
+            exchange.upstream_lost(self)
+            exchange.flush()
+
+    def eof_received(self) -> bool:
+        return False
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.headers = []
+        self.reason = b""
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self.exchange is not None:
+            status = self.parser.get_status_code()
+            self.exchange.response_head(status, self.reason or b"-", self.headers)
+
+    def on_body(self, body: bytes) -> None:
+        if self.exchange is not None:
+            self.exchange.response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.exchange is not None:
+            self.exchange.response_complete(self.parser.should_keep_alive())
+
+    # the backend reads the request body slower than the client sends it
+    def pause_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.client.pause_reading("upstream")
+
+    def resume_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.client.resume_reading("upstream")
+
+
+class AdminProtocol(_RequestReader):
+    """The admin listener: small GET requests answered from the workers' shared snapshots."""
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except HTTP_ERRORS:
+            self.transport.write(
+                forwarding.error_response(400, "bad_request", "malformed HTTP", close=True)
+            )
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def on_message_complete(self) -> None:
+        if self.transport is None:
+            return
+        method = self.parser.get_method().decode("latin-1")
+        path = self.url.partition(b"?")[0].decode("latin-1")
+
+        def lookup(name: str) -> str | None:
+            value = forwarding.header_value(self.headers, name.encode())
+            return None if value is None else value.decode("latin-1")
+
+        reply = self.plane.admin_reply(method, path, lookup, self.client_ip)
+        keep_alive = self.parser.should_keep_alive()
+        headers = [
+            (b"Content-Type", reply.content_type.encode()),
+            (b"Content-Length", str(len(reply.body)).encode()),
+        ]
+        if not keep_alive:
+            headers.append((b"Connection", b"close"))
+        reason = forwarding.REASONS.get(reply.status, b"-")
+        body = b"" if method == "HEAD" else reply.body
+        self.transport.write(forwarding.response_head(reply.status, reason, headers) + body)
+        if not keep_alive:
+            self.transport.close()

@@ -1,0 +1,69 @@
+"""The proxy's settings, read from the environment once when the server starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+def _address(value: str, what: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{what}={value!r}: expected HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    bind: tuple[str, int] = ("127.0.0.1", 8000)
+    admin_bind: tuple[str, int] = ("127.0.0.1", 8009)
+    workers: int = 1
+    redis_url: str | None = None
+    admin_token: str | None = None
+    internal_token: str | None = None
+    connect_timeout: float = 1.0  # seconds to open an upstream connection, then failover
+    read_timeout: float = 30.0  # seconds of upstream silence before 504
+    max_body: int = 1024 * 1024  # request bodies over this answer 413
+    idle_timeout: float = 1.0  # pooled upstream connections idle longer are closed
+    client_idle_timeout: float = 75.0  # keep-alive clients silent longer are disconnected
+    pool_size: int = 64  # idle upstream connections kept per backend and worker
+    circuit_threshold: int = 3  # consecutive connect failures that open a circuit
+    circuit_cooldown: float = 0.5  # seconds before an open circuit's backend is probed
+    run_dir: str | None = None  # where workers share their figures; a temp dir when unset
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProxySettings:
+        env = os.environ if environ is None else environ
+
+        def number(name: str, default: float, kind: type = float):
+            raw = env.get(name)
+            try:
+                value = kind(raw) if raw else default
+            except ValueError:
+                raise ValueError(f"{name}={raw!r}: expected a number") from None
+            if value <= 0:
+                raise ValueError(f"{name}={raw!r}: must be positive")
+            return value
+
+        return cls(
+            bind=_address(
+                env.get("STRANGLER_PROXY_BIND", "127.0.0.1:8000"), "STRANGLER_PROXY_BIND"
+            ),
+            admin_bind=_address(
+                env.get("STRANGLER_ADMIN_BIND", "127.0.0.1:8009"), "STRANGLER_ADMIN_BIND"
+            ),
+            workers=number("STRANGLER_WORKERS", os.cpu_count() or 1, int),
+            redis_url=env.get("REDIS_URL") or None,
+            admin_token=env.get("STRANGLER_ADMIN_TOKEN") or None,
+            internal_token=env.get("STRANGLER_INTERNAL_TOKEN") or None,
+            connect_timeout=number("STRANGLER_CONNECT_TIMEOUT", 1.0),
+            read_timeout=number("STRANGLER_READ_TIMEOUT", 30.0),
+            max_body=number("STRANGLER_MAX_BODY", 1024 * 1024, int),
+            idle_timeout=number("STRANGLER_UPSTREAM_IDLE_TIMEOUT", 1.0),
+            client_idle_timeout=number("STRANGLER_CLIENT_IDLE_TIMEOUT", 75.0),
+            pool_size=number("STRANGLER_UPSTREAM_POOL", 64, int),
+            circuit_threshold=number("STRANGLER_CIRCUIT_THRESHOLD", 3, int),
+            circuit_cooldown=number("STRANGLER_CIRCUIT_COOLDOWN", 0.5),
+            run_dir=env.get("STRANGLER_RUN_DIR") or None,
+        )

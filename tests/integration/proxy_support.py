@@ -1,0 +1,148 @@
+"""Helpers for the proxy's integration tests: echo backends, routing files, load, polling."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from proxy.stack import PACKAGE_ROOT, gunicorn_argv
+from proxy.supervisor import ChildSpec, http_ready
+
+ADMIN_TOKEN = "test-admin-token"
+INTERNAL_TOKEN = "test-internal-token"
+
+
+def echo_spec(name: str, port: int, worker_class: str = "sync") -> ChildSpec:
+    """The echo app under gunicorn; gthread keeps connections alive, sync closes them."""
+    argv = [
+        *gunicorn_argv(Path(os.devnull), "tests.integration.echo_app:app")[:1],
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", "2",
+        "--worker-class", worker_class,
+        "--threads", "4",
+        "--keep-alive", "75",
+        "--graceful-timeout", "1",
+        "--no-control-socket",
+        "tests.integration.echo_app:app",
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    return ChildSpec(
+        f"echo-{name}", argv, env={"ECHO_NAME": name}, ready=http_ready(url + "/healthz"),
+        url=url, cwd=str(PACKAGE_ROOT),
+    )  # fmt: skip
+
+
+def routes_text(
+    backends: dict[str, str],
+    percent: int = 0,
+    ttl: int = 600,
+    default: str = "a",
+    old: str = "a",
+    new: str = "b",
+    extra_routes: str = "",
+) -> str:
+    """A table: `backends` by name -> url, route `verification` split old/new with fallback old."""
+    lines = ["backends:"]
+    lines += [f'  {n}: {{url: "{u}", health: /healthz}}' for n, u in backends.items()]
+    lines += [
+        f"default_backend: {default}",
+        "routes:",
+        "  - name: verification",
+        "    match: {prefix: /api/verification/, methods: [POST]}",
+        f"    split: {{{old}: {100 - percent}, {new}: {percent}}}",
+        f'    sticky: {{key: "json:to", ttl: {ttl}}}',
+        f"    fallback: {old}",
+    ]
+    return "\n".join(lines) + "\n" + extra_routes
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
+    """Poll until `condition()` is truthy; its value, or AssertionError at the deadline."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def admin_status(admin_url: str, token: str | None = ADMIN_TOKEN) -> dict:
+    headers = {"X-Strangler-Admin-Token": token} if token else {}
+    resp = requests.get(admin_url + "/_strangler/status", headers=headers, timeout=5)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def send(base_url: str, to: str, session: requests.Session | None = None) -> requests.Response:
+    http = session or requests
+    return http.post(
+        base_url + "/api/verification/send",
+        data=json.dumps({"to": to, "channel": "sms"}),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+
+
+class Load:
+    """Background clients hammering the proxy; every answer is tallied by status and backend."""
+
+    def __init__(self, request: Callable[[requests.Session, int], requests.Response], threads=4):
+        self.request = request
+        self.statuses: Counter[object] = Counter()
+        self.backends: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self) -> None:
+        with requests.Session() as session:
+            i = 0
+            while not self._stop.is_set():
+                i += 1
+                try:
+                    resp = self.request(session, i)
+                    outcome, backend = resp.status_code, resp.headers.get("X-Strangler-Backend")
+                    if resp.status_code >= 500:
+                        detail = f"{resp.status_code} {resp.text[:200]}"
+                        with self._lock:
+                            self.failures.append(detail)
+                except requests.RequestException as exc:
+                    outcome, backend = type(exc).__name__, None
+                    with self._lock:
+                        self.failures.append(repr(exc))
+                with self._lock:
+                    self.statuses[outcome] += 1
+                    if backend:
+                        self.backends[backend] += 1
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.statuses.values())
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(15)

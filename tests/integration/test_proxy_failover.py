@@ -1,0 +1,60 @@
+"""Failover: a backend killed under load costs no client a connect error, and comes back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import requests
+
+from proxy.stack import StackConfig, proxy_spec
+from proxy.supervisor import free_port
+
+from .proxy_support import ADMIN_TOKEN, Load, admin_status, echo_spec, routes_text, wait_for
+from .proxy_support import write_atomically as write
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+
+def test_killing_the_new_backend_under_load(tmp_path, supervisor):
+    a, b = free_port(), free_port()
+    backends = {"a": f"http://127.0.0.1:{a}", "b": f"http://127.0.0.1:{b}"}
+    routes = tmp_path / "routes.yaml"
+    write(routes, routes_text(backends, percent=100))
+    cfg = replace(
+        StackConfig.on_free_ports(tmp_path / "var"),
+        env={"STRANGLER_ADMIN_TOKEN": ADMIN_TOKEN, "STRANGLER_CIRCUIT_COOLDOWN": "0.2"},
+        workers=2,
+    )
+    supervisor.start(echo_spec("a", a, "sync"))
+    service = supervisor.start(echo_spec("b", b, "gthread"))
+    supervisor.start(proxy_spec(cfg, routes))
+    url = cfg.proxy_url
+
+    def request(session: requests.Session, i: int) -> requests.Response:
+        body = json.dumps({"to": f"user{i}@example.com"})
+        headers = {"Content-Type": "application/json"}
+        return session.post(url + "/api/verification/send", data=body, headers=headers, timeout=10)
+
+    with Load(request, threads=4) as load:
+        wait_for(lambda: load.backends["b"] > 20, what="traffic on b")
+        supervisor.kill(service)
+        served_by_a = load.backends["a"]
+        wait_for(lambda: load.backends["a"] > served_by_a + 50, what="traffic failing over to a")
+        status = admin_status(cfg.admin_url)
+        assert status["backends"]["b"]["circuit"] in ("open", "half_open")
+
+        supervisor.start(echo_spec("b", b, "gthread"))
+        served_by_b = load.backends["b"]
+        wait_for(lambda: load.backends["b"] > served_by_b + 50, timeout=15, what="b back")
+
+    connect_errors = [f for f in load.failures if "could not be reached" in f or "Error(" in f]
+    assert connect_errors == []
+    # Requests that were inside b when it died were not retried (they reached it): at most
+    # one per client thread.
+    assert len(load.failures) <= 4, load.failures
+    wait_for(
+        lambda: admin_status(cfg.admin_url)["backends"]["b"]["circuit"] == "closed",
+        what="the circuit closed in every worker",
+    )
