@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from proxy import forwarding
-from proxy.forwarding import LAST_CHUNK, chunk, error_response, header_value
+from proxy.forwarding import LAST_CHUNK, byte_size, chunk, error_response, header_value
 
 if TYPE_CHECKING:
     from proxy.dispatch import Decision
@@ -316,7 +316,7 @@ class Exchange:
             conn.close()
         self.keep_alive = False
         limit = self.plane.settings.max_body
-        self.fail(413, "payload_too_large", f"the request body is over {limit} bytes")
+        self.fail(413, "payload_too_large", f"the body is over {byte_size(limit)}")
         self.dead = True
         self.client.close()
 

@@ -58,6 +58,14 @@ def header_value(headers: Iterable[tuple[bytes, bytes]], lower_name: bytes) -> b
     return None
 
 
+def byte_size(count: int) -> str:
+    """A size as the backends word it in their 413 message: "1 MiB", "64 KiB", "1000 bytes"."""
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size and count % size == 0:
+            return f"{count // size} {unit}"
+    return f"{count} bytes"
+
+
 def new_request_id() -> bytes:
     # An identifier, not a secret: the PRNG (reseeded in every forked worker) spares a syscall.
     return b"%032x" % random.getrandbits(128)

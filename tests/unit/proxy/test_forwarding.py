@@ -165,3 +165,11 @@ def test_error_responses_are_json_and_complete():
 def test_chunk_encoding():
     assert forwarding.chunk(b"hello world, 17 b") == b"11\r\nhello world, 17 b\r\n"
     assert forwarding.LAST_CHUNK == b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [(1 << 20, "1 MiB"), (3 << 20, "3 MiB"), (64 << 10, "64 KiB"), (1000, "1000 bytes")],
+)
+def test_byte_size_words_the_limit_like_the_backends(count: int, text: str) -> None:
+    assert forwarding.byte_size(count) == text
