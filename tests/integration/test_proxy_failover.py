@@ -51,9 +51,13 @@ def test_killing_the_new_backend_under_load(tmp_path, supervisor):
 
     connect_errors = [f for f in load.failures if "could not be reached" in f or "Error(" in f]
     assert connect_errors == []
-    # Requests that were inside b when it died were not retried (they reached it): at most
-    # one per client thread.
-    assert len(load.failures) <= 4, load.failures
+    # What may fail is only a request that had already been written to b when it died: it
+    # may have been acted on, so it is answered 502, never retried. That is the one in
+    # flight per client thread, plus one more per thread in the few milliseconds the
+    # kernel takes to tear down the killed processes' sockets.
+    in_flight = [f for f in load.failures if "closed the connection without answering" in f]
+    assert in_flight == load.failures
+    assert len(load.failures) <= 2 * 4, load.failures
     wait_for(
         lambda: admin_status(cfg.admin_url)["backends"]["b"]["circuit"] == "closed",
         what="the circuit closed in every worker",
