@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from proxy import status
 from proxy.control import ShiftResult, shift
 from proxy.routing import load_table
 
 APPLY_TIMEOUT = 5.0  # seconds; DESIGN.md promises a changed table is live within 1 s
-
-
-class NotApplied(RuntimeError):
-    """The proxy did not report the new routing table in time."""
 
 
 def shift_route(routes: Path, route: str, percent: int, reason: str) -> ShiftResult:
@@ -41,34 +35,11 @@ def table_digest(routes: Path) -> str:
     return hashlib.sha256(routes.read_bytes()).hexdigest()
 
 
-def proxy_status(admin_url: str) -> dict:
-    """The admin status; with the admin token when the environment (and so the proxy) has one."""
-    request = urllib.request.Request(f"{admin_url}/_strangler/status")  # noqa: S310 (loopback)
-    token = os.environ.get("STRANGLER_ADMIN_TOKEN")
-    if token:
-        request.add_header("X-Strangler-Admin-Token", token)
-    with urllib.request.urlopen(request, timeout=2) as resp:  # noqa: S310
-        return json.loads(resp.read())
-
-
 def wait_applied(admin_url: str, routes: Path, timeout: float = APPLY_TIMEOUT) -> float:
     """Poll the admin status until every worker runs `routes`; the time.monotonic() it did."""
-    digest = table_digest(routes)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status = proxy_status(admin_url)
-        except (OSError, ValueError):
-            status = {}
-        if status.get("digest") == digest and status.get("converged"):
-            return time.monotonic()
-        if time.monotonic() > deadline:
-            raise NotApplied(
-                f"the proxy at {admin_url} still runs generation {status.get('generation')} "
-                f"{timeout:.0f}s after {routes} changed (last error: "
-                f"{status.get('last_reload_error')})"
-            )
-        time.sleep(0.05)
+    token = os.environ.get("STRANGLER_ADMIN_TOKEN")
+    status.wait_applied(admin_url, table_digest(routes), token, timeout)
+    return time.monotonic()
 
 
 def shift_and_wait(admin_url: str, routes: Path, route: str, percent: int, reason: str) -> float:

@@ -24,6 +24,7 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode
 
 import proxy
 from proxy.routing import Route, RoutingConfigError, RoutingTable, parse_text
+from proxy.status import confirm_applied
 
 LOCK_TIMEOUT = 10.0  # seconds to wait for a concurrent edit before giving up
 
@@ -283,7 +284,9 @@ def main(verb: str, args: argparse.Namespace) -> int:
         print(f"strangler {verb}: {exc}".replace("\n", " "), file=sys.stderr)
         return 2
     print(_summary(result, path))
-    return 0
+    if not result.changed:
+        return 0
+    return confirm_applied(Path(path), verb)
 
 
 def _percent_argument(text: str) -> int:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 
@@ -34,6 +37,67 @@ def fetch(admin_url: str, token: str | None) -> dict[str, Any]:
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http checked above)
     with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 (the operator's URL)
         return json.loads(resp.read())
+
+
+class NotApplied(RuntimeError):
+    """The running proxy did not report the expected routing table in time."""
+
+
+def wait_applied(
+    admin_url: str, digest: str, token: str | None = None, timeout: float = 5.0
+) -> dict[str, Any]:
+    """Poll the admin status until every worker runs the table with `digest`; that status.
+
+    Workers publish their state about once a second, so this can trail the real switch
+    (DESIGN.md promises it within 1 s) by up to that long.
+    """
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while True:
+        try:
+            status = fetch(admin_url, token)
+        except (OSError, ValueError):
+            status = {}
+        if status.get("digest") == digest and status.get("converged"):
+            return status
+        if time.monotonic() > deadline:
+            raise NotApplied(
+                f"the proxy at {admin_url} still runs generation {status.get('generation')} "
+                f"{timeout:.0f}s after the change (last reload error: "
+                f"{status.get('last_reload_error')})"
+            )
+        time.sleep(0.05)
+
+
+def confirm_applied(routes: Path, verb: str, timeout: float = 5.0) -> int:
+    """After an edit of `routes`: wait until the running proxy serves it, and say so.
+
+    0 when it does, or when no proxy runs (the file is read at start); 1 when a proxy
+    that runs this file did not take it up in time (say, its environment differs).
+    """
+    url = default_admin_url()
+    token = os.environ.get("STRANGLER_ADMIN_TOKEN")
+    try:
+        running = fetch(url, token)
+    except urllib.error.HTTPError as exc:
+        print(f"strangler {verb}: cannot confirm: the proxy admin at {url} answered {exc.code}")
+        return 0
+    except (OSError, ValueError):
+        print(f"no proxy answers at {url}: the change applies when the proxy starts")
+        return 0
+    if Path(running.get("source", "")).resolve() != routes.resolve():
+        print(f"the proxy at {url} runs {running.get('source')}, not this file: not waiting")
+        return 0
+    digest = hashlib.sha256(routes.read_bytes()).hexdigest()
+    try:
+        applied = wait_applied(url, digest, token, timeout)
+    except NotApplied as exc:
+        print(f"strangler {verb}: warning: {exc}", file=sys.stderr)
+        return 1
+    workers = len(applied.get("workers", []))
+    generation = applied["generation"]
+    print(f"live: the proxy at {url} runs generation {generation} in all {workers} workers")
+    return 0
 
 
 def main(verb: str, args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from proxy.control import (
     shift,
 )
 from proxy.routing import RoutingConfigError, load_table, parse_text
+from proxy.supervisor import free_port
 
 SHIPPED = Path(proxy.__file__).parent / "routes.yaml"
 
@@ -230,10 +231,13 @@ def test_concurrent_shifts_from_processes_are_serialised(routes: Path, audit: Pa
 
 def test_cli_shift_and_rollback(routes: Path, audit: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("STRANGLER_AUDIT_LOG", str(audit))
+    # No proxy listens there: the CLI says the change applies when one starts.
+    monkeypatch.setenv("STRANGLER_ADMIN_BIND", f"127.0.0.1:{free_port()}")
     assert (
         cli.main(["shift", "verification", "25%", "--routes", str(routes), "--reason", "go"]) == 0
     )
-    assert "verification 0% -> 25%" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "verification 0% -> 25%" in out and "applies when the proxy starts" in out
     assert cli.main(["rollback", "verification", "--routes", str(routes)]) == 0
     assert "verification 25% -> 0%" in capsys.readouterr().out
     assert [line["reason"] for line in audit_lines(audit)] == ["go", None]
