@@ -12,8 +12,8 @@ from collections.abc import Sequence
 #   main(verb: str, args: argparse.Namespace) -> int
 VERBS: dict[str, tuple[str, str]] = {
     "up": ("proxy.up", "run the whole stack in the foreground; Ctrl-C stops it"),
-    "shift": ("proxy.control", "send PERCENT of a route's traffic to its new backend"),
-    "rollback": ("proxy.control", "send all of a route's traffic back to its fallback"),
+    "shift": ("proxy.control_cli", "send PERCENT of a route's traffic to its new backend"),
+    "rollback": ("proxy.control_cli", "send all of a route's traffic back to its fallback"),
     "status": ("proxy.status", "routes, splits and per-backend figures from the running proxy"),
     "events": ("monolith.events", "list or replay dead-lettered verification events"),
     "record": ("tests.contract.recorder", "record contract scenarios from the monolith"),

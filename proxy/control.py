@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import fcntl
@@ -10,7 +9,6 @@ import getpass
 import json
 import os
 import stat
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -24,7 +22,6 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode
 
 import proxy
 from proxy.routing import Route, RoutingConfigError, RoutingTable, parse_text
-from proxy.status import confirm_applied
 
 LOCK_TIMEOUT = 10.0  # seconds to wait for a concurrent edit before giving up
 
@@ -107,7 +104,8 @@ def shift(
     if not real.is_file():  # checked before the lock so a typo leaves no stray lock file
         raise ControlError(f"{path}: no such routing file")
     with _locked(real):
-        edit = edit_split(_read(real), str(path), route, percent)
+        raw = _read(real)
+        edit = edit_split(raw, str(path), route, percent)
         record = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "user": user or _current_user(),
@@ -122,8 +120,13 @@ def shift(
         with _audit_log(audit) as audit_fd:  # opened first: an unwritable log stops the edit
             if edit.changed:
                 _write_atomically(real, edit.text)
-            os.write(audit_fd, (json.dumps(record, ensure_ascii=False) + "\n").encode())
-            os.fsync(audit_fd)
+            try:
+                os.write(audit_fd, (json.dumps(record, ensure_ascii=False) + "\n").encode())
+                os.fsync(audit_fd)
+            except OSError:
+                if edit.changed:  # no change may stand without its audit line
+                    _write_atomically(real, raw)
+                raise
     return ShiftResult(route, edit.old_split, edit.new_split, edit.changed, real, audit)
 
 
@@ -258,49 +261,3 @@ def _current_user() -> str:
 
 
 # --- command line ---------------------------------------------------------------------------
-
-
-def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("route", help="route name in routes.yaml, e.g. verification")
-    if verb == "shift":
-        parser.add_argument("percent", help="share for the new backend, 0-100 (50 or 50%%)")
-    parser.add_argument("--reason", default=None, help="why; recorded in the audit log")
-    parser.add_argument(
-        "--routes",
-        type=Path,
-        default=None,
-        help="routing file (default: $STRANGLER_ROUTES or proxy/routes.yaml)",
-    )
-
-
-def main(verb: str, args: argparse.Namespace) -> int:
-    path = args.routes or default_routes_path()
-    try:
-        if verb == "rollback":
-            result = rollback(path, args.route, args.reason)
-        else:
-            result = shift(path, args.route, _percent_argument(args.percent), args.reason)
-    except (ControlError, RoutingConfigError, OSError) as exc:
-        print(f"strangler {verb}: {exc}".replace("\n", " "), file=sys.stderr)
-        return 2
-    print(_summary(result, path))
-    if not result.changed:
-        return 0
-    return confirm_applied(Path(path), verb)
-
-
-def _percent_argument(text: str) -> int:
-    try:
-        return int(text.strip().removesuffix("%"))
-    except ValueError:
-        raise ControlError(f"percent must be a whole number 0-100, got {text!r}") from None
-
-
-def _summary(result: ShiftResult, path: str | os.PathLike[str]) -> str:
-    if not result.changed:
-        split = ", ".join(f"{name} {p}%" for name, p in result.new_split.items())
-        return f"{result.route}: already {split}; {path} unchanged (audited in {result.audit_path})"
-    moves = ", ".join(
-        f"{name} {result.old_split[name]}% -> {p}%" for name, p in result.new_split.items()
-    )
-    return f"{result.route}: {moves} in {path} (audited in {result.audit_path})"

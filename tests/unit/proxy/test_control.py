@@ -286,3 +286,11 @@ def test_edit_split_is_pure_and_usable_for_copies_of_the_table() -> None:
         ("verification", 50),
     )
     assert edit_split(edit.text, "copy.yaml", "verification", 50).text == edit.text
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_change_whose_audit_line_cannot_be_written_is_undone(routes: Path) -> None:
+    before = routes.read_bytes()
+    with pytest.raises(OSError, match="No space left"):
+        shift(routes, "verification", 25, audit_path="/dev/full")
+    assert routes.read_bytes() == before
