@@ -47,6 +47,7 @@ class StackConfig:
             admin_port=port("STRANGLER_ADMIN_BIND", 8009),
             monolith_port=port("MONOLITH_BIND", 8001),
             service_port=port("VERIFICATION_BIND", 8002),
+            redis_port=port("STRANGLER_REDIS_BIND", 6380),
             redis_url=environ.get("REDIS_URL") or None,
             var_dir=Path(environ.get("STRANGLER_VAR", "var")),
         )

@@ -73,11 +73,22 @@ def redis_ready(host: str, port: int) -> Callable[[], bool]:
     return probe
 
 
-def _die_with_parent() -> None:
-    # A child must not outlive the supervisor, even when the supervisor is SIGKILLed.
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A preexec_fn making the child get SIGTERM when we die (even by SIGKILL), or None.
+
+    libc is looked up here, in the parent: between fork and exec the child may only make
+    the one foreign call, since other threads (output relays) may hold locks it would need.
+    """
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    term = int(signal.SIGTERM)
+
+    def set_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, term)
+
+    return set_signal
 
 
 @dataclass
@@ -144,7 +155,7 @@ class Supervisor:
             stderr=subprocess.STDOUT if out is not None else None,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_parent_death_signal(),
         )
         if out not in (None, subprocess.DEVNULL, subprocess.PIPE):
             out.close()

@@ -119,13 +119,13 @@ def _restart(sup: Supervisor, dead: Child) -> None:
     index = sup.children.index(dead)
     sup.children.remove(dead)
     try:
-        child = sup.start(dead.spec, timeout=60)
+        sup.start(dead.spec, timeout=60)
     except StartError as exc:
         print(f"strangler up: {exc}", flush=True)
-        return
+        # Stopped, it stays in the list, so _watch tries again within its budget.
+        sup.stop(sup.children[-1])
     # Keep the start order, so the stop order stays the reverse of it.
-    sup.children.remove(child)
-    sup.children.insert(index, child)
+    sup.children.insert(index, sup.children.pop())
 
 
 def _print_banner(cfg: stack.StackConfig, children: list[Child]) -> None:

@@ -1,0 +1,123 @@
+"""`strangler up`: the whole stack from one command, and nothing left behind when it stops."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from proxy.sink import WebhookSink
+from proxy.supervisor import free_port, http_ready
+
+pytestmark = [pytest.mark.live, pytest.mark.redis]
+
+REPO = Path(__file__).resolve().parents[2]
+PHONE = "+15557654321"
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (ppid links)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def sink() -> Iterator[WebhookSink]:
+    with WebhookSink() as running:
+        yield running
+
+
+@pytest.fixture
+def stack(tmp_path: Path, sink: WebhookSink) -> Iterator[tuple[subprocess.Popen, dict[str, str]]]:
+    ports = {name: free_port() for name in ("proxy", "admin", "monolith", "service", "redis")}
+    routes = tmp_path / "routes.yaml"
+    shutil.copy(REPO / "proxy" / "routes.yaml", routes)
+    env = {
+        **os.environ,
+        "STRANGLER_PROXY_BIND": f"127.0.0.1:{ports['proxy']}",
+        "STRANGLER_ADMIN_BIND": f"127.0.0.1:{ports['admin']}",
+        "MONOLITH_BIND": f"127.0.0.1:{ports['monolith']}",
+        "VERIFICATION_BIND": f"127.0.0.1:{ports['service']}",
+        "STRANGLER_REDIS_BIND": f"127.0.0.1:{ports['redis']}",
+        "STRANGLER_VAR": str(tmp_path / "var"),
+        "VERIFICATION_WEBHOOK_URL": sink.url,
+    }
+    env.pop("REDIS_URL", None)
+    argv = [sys.executable, "-m", "proxy.cli", "up", "--workers", "1", "--routes", str(routes)]
+    log = (tmp_path / "up.log").open("wb")  # a file, not a pipe nobody drains while it runs
+    process = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    env["PUBLIC_URL"] = f"http://127.0.0.1:{ports['proxy']}"
+    env["ADMIN_URL"] = f"http://127.0.0.1:{ports['admin']}"
+    env["UP_LOG"] = log.name
+    try:
+        yield process, env
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        log.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_up_serves_a_flow_on_one_url_and_stops_every_process(stack, sink, signum) -> None:
+    process, env = stack
+    public = env["PUBLIC_URL"]
+    wait_until(http_ready(env["ADMIN_URL"] + "/_strangler/status"), 90, "the proxy's admin")
+    wait_until(http_ready(public + "/healthz"), 30, "the monolith through the proxy")
+    # redis, monolith (master + worker), service (master + worker), consumer, proxy + worker
+    tree = descendants(process.pid)
+    assert len(tree) >= 8, tree
+
+    send = {"to": PHONE, "channel": "sms"}
+    sent = requests.post(public + "/api/verification/send", json=send, timeout=30)
+    assert sent.status_code == 201, sent.text
+    assert sent.headers["X-Strangler-Backend"] == "monolith"
+    code = sink.latest_code(PHONE)
+    check = {"to": PHONE, "code": code}
+    checked = requests.post(public + "/api/verification/check", json=check, timeout=30)
+    assert checked.json()["status"] == "approved"
+
+    process.send_signal(signum)
+    assert process.wait(60) == 0
+    output = Path(env["UP_LOG"]).read_text()
+    assert f"public URL    {public}" in output
+    assert "every process stopped" in output
+    wait_until(lambda: not any(alive(pid) for pid in tree), 10, "every child to exit")
