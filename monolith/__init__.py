@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from bodylimit import ChunkedBodyLimit
 from monolith import db, errors, posts, settings, threads, users, verification
 from monolith.codes import generate_code
 from monolith.inputs import ApiError
@@ -27,6 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(raw)
     app.config.update(settings.validated(raw))
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, MAX_CONTENT_LENGTH)
     app.config.setdefault("CLOCK", time.time)
     app.config.setdefault("CODE_GENERATOR", generate_code)
     app.config.setdefault("NOTIFIER", notifier_for(app.config["VERIFICATION_WEBHOOK_URL"]))

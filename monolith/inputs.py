@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -40,13 +40,19 @@ def bad_request(error: str, message: str) -> ApiError:
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object, whatever the Content-Type said."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
-        # ValueError covers bad JSON and bad UTF-8; RecursionError a deeply nested document.
+        # ValueError covers bad JSON, bad UTF-8 and NaN/Infinity; RecursionError a deeply
+        # nested document.
         raise bad_request("invalid_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise bad_request("invalid_json", "the body must be a JSON object")
     return body
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    # Python's json takes NaN, Infinity and -Infinity, which JSON (RFC 8259) does not have.
+    raise ValueError(f"{name} is not JSON")
 
 
 def require(body: dict[str, Any], *names: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from bodylimit import ChunkedBodyLimit
 from extracted.verification_service import errors, service, validation
 from extracted.verification_service.config import MAX_BODY_BYTES, Config
 from extracted.verification_service.notifier import Notifier, notifier_for
@@ -62,6 +63,7 @@ def create_app(
         config = Config.from_env({**os.environ, **(config or {})})
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, MAX_BODY_BYTES)
     app.json.sort_keys = False  # fields in the contract's order, as the monolith answers
     app.extensions["verification"] = Services(
         config=config,

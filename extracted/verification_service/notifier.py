@@ -53,7 +53,10 @@ class WebhookNotifier:
 
 
 class ConsoleNotifier:
-    """Development default: prints the message, code included, as one line on stdout."""
+    """Development default: one line with the code on stdout (the only place a code shows).
+
+    The line is the monolith's console notifier's, destination masked like in every log.
+    """
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
@@ -61,8 +64,8 @@ class ConsoleNotifier:
     def deliver(self, message: Message) -> None:
         stream = self._stream or sys.stdout
         print(
-            f"[verification {message.channel}] to {message.to}: your code is {message.code} "
-            f"(id {message.id})",
+            f"[console notifier] {message.channel} to {mask(message.to)} ({message.id}): "
+            f"your code is {message.code}",
             file=stream,
             flush=True,
         )

@@ -48,7 +48,7 @@ end
 return {'wrong', redis.call('HINCRBY', KEYS[1], 'attempts', 1)}
 """
 
-# KEYS: idempotency record. ARGV: fingerprint, reservation ttl_ms.
+# KEYS: idempotency record. ARGV: fingerprint (a SHA-256 hex digest), reservation ttl_ms.
 # Returns nil when the caller now owns the key, else the existing record (HGETALL).
 RESERVE_KEY = """
 if redis.call('EXISTS', KEYS[1]) == 1 then

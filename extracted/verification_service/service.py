@@ -9,7 +9,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,15 +50,37 @@ class Services:
     clock: Clock = time.time
     code_generator: CodeGenerator = random_code
 
-    def secret(self) -> bytes:
+    # This process's copy of the shared development secret (see `secret`).
+    _cached_secret: bytes | None = field(default=None, init=False, repr=False)
+
+    def secret(self, *, fresh: bool = False) -> bytes:
+        """The HMAC key; `fresh` reads the shared development secret from the store again.
+
+        If Redis loses its data a new shared secret is made, and the codes hashed under the
+        old one are gone with it. So a cached secret can only be wrong for a code another
+        worker stored since: sends always read it fresh, and a check that does not match
+        under the cached one reads it again before it counts a wrong attempt.
+        """
         if self.config.secret:
             return self.config.secret.encode()
-        # Not cached: if Redis loses its data every worker must agree on the new secret.
-        return self.store.shared_secret(secrets.token_hex(32)).encode()
+        if fresh or self._cached_secret is None:
+            self._cached_secret = self.store.shared_secret(secrets.token_hex(32)).encode()
+        return self._cached_secret
 
-    def mac(self, verification_id: str, code: str) -> str:
-        digest = hmac.new(self.secret(), f"{verification_id}:{code}".encode(), hashlib.sha256)
-        return digest.hexdigest()
+
+def _mac(secret: bytes, verification_id: str, code: str) -> str:
+    return hmac.new(secret, f"{verification_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _matches(svc: Services, pending: PendingCode, code: str) -> bool:
+    """Whether `code` is the pending one; at most one extra secret read, on a mismatch."""
+    cached = svc.secret()
+    if hmac.compare_digest(pending.mac, _mac(cached, pending.id, code)):
+        return True
+    # A wrong code, or one hashed under a secret made after Redis lost its data: only the
+    # secret in the store tells which. The attempt is counted once, after this, either way.
+    fresh = svc.secret(fresh=True)
+    return fresh != cached and hmac.compare_digest(pending.mac, _mac(fresh, pending.id, code))
 
 
 def _new_id() -> str:
@@ -82,7 +104,8 @@ def send(svc: Services, req: SendRequest, *, dry_run: bool = False) -> dict[str,
             raise _rate_limited(retry_after)
         return _pending_body(vid, req.to, req.channel, cfg.code_ttl)
     code = svc.code_generator(cfg.code_length)
-    pending = PendingCode(vid, req.to, req.channel, svc.mac(vid, code), 0, now + cfg.code_ttl)
+    mac = _mac(svc.secret(fresh=True), vid, code)
+    pending = PendingCode(vid, req.to, req.channel, mac, 0, now + cfg.code_ttl)
     retry_after = svc.store.begin_send(pending, now, cfg.max_sends, cfg.send_window)
     if retry_after is not None:
         log.info("send to %s refused: rate limited", mask(req.to))
@@ -147,7 +170,7 @@ def check(svc: Services, req: CheckRequest, *, dry_run: bool = False) -> dict[st
         code = svc.store.pending(req.to, svc.clock())
         if code is None:
             break
-        matched = hmac.compare_digest(code.mac, svc.mac(code.id, req.code))
+        matched = _matches(svc, code, req.code)
         if dry_run:
             return _would_be(code, matched, max_attempts)
         event = ApprovalEvent(code.id, code.to, code.channel, _rfc3339(svc.clock()))

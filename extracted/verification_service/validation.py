@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from extracted.verification_service.errors import InvalidRequest
 
@@ -33,13 +34,19 @@ class CheckRequest:
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object, whatever the Content-Type said."""
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
-        # ValueError covers bad JSON and bad UTF-8; RecursionError a deeply nested document.
+        # ValueError covers bad JSON, bad UTF-8 and NaN/Infinity; RecursionError a deeply
+        # nested document.
         raise InvalidRequest("invalid_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidRequest("invalid_json", "the body must be a JSON object")
     return body
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    # Python's json takes NaN, Infinity and -Infinity, which JSON (RFC 8259) does not have.
+    raise ValueError(f"{name} is not JSON")
 
 
 def _require(body: dict[str, Any], *fields: str) -> None:
@@ -97,8 +104,13 @@ def parse_idempotency_key(value: str | None) -> str | None:
 
 
 def fingerprint(body: dict[str, Any]) -> str:
-    """The body in canonical JSON: two requests are 'the same body' when these are equal."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """SHA-256 of the body in canonical JSON: equal for requests with 'the same body'.
+
+    A digest, not the JSON itself: it is kept in Redis for 24 h per Idempotency-Key, and a
+    body may be up to 1 MiB.
+    """
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def mask(to: str) -> str:

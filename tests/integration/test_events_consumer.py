@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from monolith import db
-from monolith.events import DEAD_STREAM, GROUP, STREAM, apply_event
+from monolith.events import DEAD_STREAM, FAILURES, GROUP, STREAM, apply_event
 from proxy.stack import PACKAGE_ROOT, StackConfig, consumer_spec
-from proxy.supervisor import Child, Supervisor
+from proxy.supervisor import Child, ChildSpec, Supervisor
 
 pytestmark = [pytest.mark.redis, pytest.mark.live]
 
@@ -127,6 +127,37 @@ def test_consumer_killed_between_apply_and_ack_reapplies_harmlessly(supervisor, 
     wait_for(lambda: pending_count(r) == 0, "the re-applied message acked")
     assert verified(database) == {"Ada": (1, 0), "Bob": (0, 0)}
     assert r.xlen(DEAD_STREAM) == 0
+
+
+def user_rows(conn) -> list[tuple]:
+    return [tuple(row) for row in conn.execute("SELECT * FROM users ORDER BY id")]
+
+
+@pytest.mark.parametrize(
+    "stalled_name", [CONSUMER, "stalled-consumer"], ids=["restarted-same-name", "taken-over"]
+)
+def test_consumer_sigkilled_after_its_commit_before_its_ack_reapplies_harmlessly(
+    supervisor, stack, r, database, tmp_path, stalled_name
+):
+    marker = tmp_path / "applied"
+    env = {**stack.common_env(), "EVENTS_CONSUMER": stalled_name, "STALL_MARKER": str(marker)}
+    argv = [sys.executable, "-m", "tests.integration.consumer_stalled_after_apply"]
+    stalled = supervisor.start(ChildSpec("stalled-consumer", argv, env=env, cwd=str(PACKAGE_ROOT)))
+    msg_id = r.xadd(STREAM, event())
+    wait_for(marker.exists, "the stalled consumer's commit")
+    assert marker.read_text() == f"{event()['id']} 1"  # it changed Ada's row
+    applied = user_rows(database)
+    assert verified(database)["Ada"] == (1, 0)
+    [entry] = r.xpending_range(STREAM, GROUP, "-", "+", 10)
+    assert (entry["message_id"], entry["consumer"]) == (msg_id, stalled_name)  # not acked
+
+    supervisor.kill(stalled)  # SIGKILL between the commit and the XACK
+    fresh = start_consumer(supervisor, stack, r)
+    wait_for(lambda: pending_count(r) == 0, "the redelivered message acked")
+    assert f"applied {msg_id} " in fresh.log_path.read_text()  # redelivered, applied again
+    assert user_rows(database) == applied  # the second apply changed nothing
+    assert r.xlen(DEAD_STREAM) == 0
+    assert r.hlen(FAILURES) == 0
 
 
 def test_kill_9_of_the_consumer_loses_nothing(supervisor, stack, r, database):

@@ -15,6 +15,7 @@ import requests
 from proxy.sink import WebhookSink
 from proxy.stack import StackConfig, monolith_spec
 from proxy.supervisor import Supervisor
+from tests.integration.chunked_bodies import assert_chunked_limit_holds
 
 pytestmark = pytest.mark.live
 
@@ -132,3 +133,9 @@ def test_connection_stays_usable_after_an_oversized_body(base_url: str) -> None:
     second = conn.getresponse()
     assert second.status == 200
     conn.close()
+
+
+def test_chunked_body_over_one_mib_is_413_and_one_of_exactly_one_mib_is_read(
+    base_url: str,
+) -> None:
+    assert_chunked_limit_holds(base_url, PHONE)

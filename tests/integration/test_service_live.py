@@ -16,6 +16,7 @@ import requests
 from proxy.sink import WebhookSink
 from proxy.stack import StackConfig, service_spec
 from proxy.supervisor import Child, Supervisor
+from tests.integration.chunked_bodies import assert_chunked_limit_holds
 
 pytestmark = [pytest.mark.redis, pytest.mark.live]
 
@@ -164,3 +165,20 @@ def test_logs_mask_destinations_and_never_show_a_code(service: Live):
     assert "+1555***0007" in log_text
     assert to not in log_text
     assert code not in log_text
+
+
+def test_chunked_body_over_one_mib_is_413_and_one_of_exactly_one_mib_is_read(service: Live):
+    assert_chunked_limit_holds(service.url, "+15551230008")
+
+
+def test_idempotency_record_keeps_a_digest_not_the_body(service: Live, redis_url: str):
+    body = {"to": "+15551230009", "channel": "sms", "pad": "x" * 500_000}
+    headers = {"Idempotency-Key": "big-body"}
+    first = service.post("send", body, headers)
+    assert first.status_code == 201
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    [key] = client.keys("verification:idem:*")
+    assert client.hstrlen(key, "fp") == 64
+    assert service.post("send", body, headers).json() == first.json()
+    changed = service.post("send", {**body, "pad": "y" * 500_000}, headers)
+    assert (changed.status_code, changed.json()["error"]) == (422, "idempotency_key_reused")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 
 import pytest
@@ -56,6 +57,30 @@ def test_a_body_of_exactly_one_mib_is_read(client: FlaskClient) -> None:
     body = prefix + b"x" * (1024 * 1024 - len(prefix) - len(suffix)) + suffix
     assert len(body) == 1024 * 1024
     assert client.post("/api/verification/send", data=body).status_code == 201
+
+
+def post_chunked(client: FlaskClient, path: str, body: bytes):
+    """As gunicorn hands over a chunked body: no Content-Length, a stream the server ends."""
+    return client.post(
+        path,
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/users", "/api/threads", "/api/verification/send", "/api/verification/check"]
+)
+def test_chunked_bodies_over_one_mib_are_413(client: FlaskClient, path: str) -> None:
+    body = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
+    assert_json_error(post_chunked(client, path, body), 413, "payload_too_large")
+
+
+def test_a_chunked_body_of_exactly_one_mib_is_read(client: FlaskClient) -> None:
+    prefix, suffix = b'{"to": "+15551234567", "channel": "sms", "pad": "', b'"}'
+    body = prefix + b"x" * (1024 * 1024 - len(prefix) - len(suffix)) + suffix
+    assert post_chunked(client, "/api/verification/send", body).status_code == 201
 
 
 def test_a_bug_is_a_json_500_without_the_trace(app: Flask, client: FlaskClient, caplog) -> None:

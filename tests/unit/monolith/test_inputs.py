@@ -45,8 +45,16 @@ def test_is_phone(raw: str, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"{", b"nul", b"\xff\xfe{", b"[" * 100_000],
-    ids=["empty", "truncated", "bad-literal", "bad-utf8", "deeply-nested"],
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"{", id="truncated"),
+        pytest.param(b"nul", id="bad-literal"),
+        pytest.param(b"\xff\xfe{", id="bad-utf8"),
+        pytest.param(b"[" * 100_000, id="deeply-nested"),
+        pytest.param(b'{"a": NaN}', id="nan"),
+        pytest.param(b'{"a": Infinity}', id="infinity"),
+        pytest.param(b'{"a": [-Infinity]}', id="minus-infinity"),
+    ],
 )
 def test_unparseable_bodies_are_invalid_json(raw: bytes) -> None:
     with pytest.raises(ApiError) as caught:

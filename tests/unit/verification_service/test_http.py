@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -83,6 +84,25 @@ def test_body_over_one_mebibyte_is_413_and_exactly_one_is_taken(client):
     exact = body + b" " * (1_048_576 - len(body))
     assert client.post(SEND, data=exact).status_code == 201
     over = client.post(SEND, data=exact + b" ")
+    assert (over.status_code, over.get_json()["error"]) == (413, "payload_too_large")
+
+
+def post_chunked(client, path, body: bytes):
+    """As gunicorn hands over a chunked body: no Content-Length, a stream the server ends."""
+    return client.post(
+        path,
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+@pytest.mark.parametrize(("path", "status"), [(SEND, 201), (CHECK, 404)])
+def test_chunked_body_over_one_mebibyte_is_413_and_exactly_one_is_taken(client, path, status):
+    body = json.dumps({"to": PHONE, "channel": "sms", "code": "123456"}).encode()
+    exact = body + b" " * (1_048_576 - len(body))
+    assert post_chunked(client, path, exact).status_code == status  # read whole: valid JSON
+    over = post_chunked(client, path, exact + b" ")
     assert (over.status_code, over.get_json()["error"]) == (413, "payload_too_large")
 
 

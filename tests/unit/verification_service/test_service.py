@@ -13,7 +13,7 @@ from extracted.verification_service import errors, service
 from extracted.verification_service.config import Config
 from extracted.verification_service.service import Services
 from extracted.verification_service.validation import CheckRequest, SendRequest
-from tests.unit.verification_service.fakes import FakeNotifier, SequentialCodes
+from tests.unit.verification_service.fakes import FakeNotifier, FakeStore, SequentialCodes
 
 PHONE = "+15551234567"
 SMS = SendRequest(PHONE, "sms")
@@ -58,6 +58,59 @@ def test_configured_secret_is_used_instead_of_the_stored_one(store, clock, notif
     digest = hmac.new(b"s3cret", f"{sent['id']}:000001".encode(), hashlib.sha256).hexdigest()
     assert store.codes[PHONE].mac == digest
     assert store.secret is None
+
+
+class CountingStore(FakeStore):
+    """Counts how often the shared secret is asked for; `lose_data` is a Redis restart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secret_reads = 0
+
+    def shared_secret(self, candidate: str) -> str:
+        self.secret_reads += 1
+        return super().shared_secret(candidate)
+
+    def lose_data(self) -> None:
+        self.secret = None
+        self.codes.clear()
+        self.sends.clear()
+
+
+def test_checks_use_the_secret_this_worker_cached(config, clock, notifier):
+    store = CountingStore()
+    services = Services(config, store, notifier, clock, SequentialCodes())
+    service.send(services, SMS)
+    reads = store.secret_reads
+    assert check(services, notifier.code_for(PHONE))["valid"] is True
+    assert store.secret_reads == reads  # no store round trip for the secret
+
+
+def test_sends_always_hash_under_the_secret_in_the_store(config, clock, notifier):
+    store = CountingStore()
+    services = Services(config, store, notifier, clock, SequentialCodes())
+    service.send(services, SMS)
+    store.lose_data()
+    sent = service.send(services, SMS)
+    expected = hmac.new(store.secret.encode(), f"{sent['id']}:000002".encode(), hashlib.sha256)
+    assert store.codes[PHONE].mac == expected.hexdigest()
+
+
+@pytest.mark.parametrize(("right", "answer"), [(True, {"valid": True}),
+                                                (False, {"attempts_remaining": 4})])  # fmt: skip
+def test_a_worker_caching_a_lost_secret_checks_codes_made_under_the_new_one(
+    config, clock, notifier, right, answer
+):
+    store = CountingStore()
+    worker_a = Services(config, store, notifier, clock, SequentialCodes())
+    worker_b = Services(config, store, FakeNotifier(), clock, SequentialCodes())
+    service.send(worker_a, SMS)
+    assert check(worker_b, notifier.code_for(PHONE))["valid"] is True  # b caches the secret
+    store.lose_data()
+    service.send(worker_a, SMS)  # a new secret, which worker b has not seen
+    code = notifier.code_for(PHONE) if right else "999999"
+    verdict = check(worker_b, code)
+    assert {name: verdict.get(name) for name in answer} == answer  # one attempt, not two
 
 
 def test_right_code_approves_once_and_publishes_the_event(services, store, notifier, clock):

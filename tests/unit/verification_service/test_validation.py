@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -25,6 +26,9 @@ SEND_CASES = [
     (b'"to"', "invalid_json"),
     (b"null", "invalid_json"),
     (b"[" * 100_000, "invalid_json"),
+    (b'{"to": "+15551234567", "channel": "sms", "n": NaN}', "invalid_json"),
+    (b'{"to": "+15551234567", "channel": "sms", "n": Infinity}', "invalid_json"),
+    (b'{"to": "+15551234567", "channel": "sms", "n": [-Infinity]}', "invalid_json"),
     ({}, "missing_field"),
     ({"channel": "sms"}, "missing_field"),
     ({"to": PHONE}, "missing_field"),
@@ -55,6 +59,8 @@ SEND_CASES = [
 CHECK_CASES = [
     (b"not json", "invalid_json"),
     (b"42", "invalid_json"),
+    (b'{"to": "+15551234567", "code": NaN}', "invalid_json"),
+    (b'{"to": "+15551234567", "code": -Infinity}', "invalid_json"),
     ({"code": "123456"}, "missing_field"),
     ({"to": PHONE}, "missing_field"),
     ({"to": PHONE, "code": None}, "missing_field"),
@@ -123,6 +129,12 @@ def test_fingerprint_ignores_spacing_and_key_order():
         json.loads('{ "channel" : "sms",  "to": "+15551234567" }')
     )
     assert fingerprint({"to": PHONE, "channel": "sms"}) != fingerprint({"to": PHONE})
+
+
+def test_fingerprint_is_a_sha256_digest_whatever_the_body_size():
+    big = {"to": PHONE, "channel": "sms", "pad": "x" * 1_000_000}
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint(big))
+    assert fingerprint(big) != fingerprint({**big, "pad": "y" * 1_000_000})
 
 
 @pytest.mark.parametrize(
