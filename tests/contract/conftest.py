@@ -1,7 +1,8 @@
 """Contract replay for pytest: `pytest tests/contract --backend monolith|service|proxy`.
 
 The stack for the chosen backend is started once per session on free ports (or taken from
-`--base-url` with `--sink-url`); each scenario is one test.
+`--base-url` with `--sink-url`); each scenario is one test. Through the proxy, a session-level
+test that runs after every scenario checks that the split used both backends.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.contract.backends import Routing, SplitCheck
 from tests.contract.choices import option_type
 from tests.contract.model import Target, load_scenarios
 from tests.contract.runner import Endpoints
-from tests.contract.stacks import running
+from tests.contract.stacks import MIGRATED_ROUTE, ROUTES_FILE, running
+
+# Tests that judge the whole session: they run after every other test, whatever the order.
+SESSION_CHECKS = frozenset({"test_the_split_sent_answers_to_both_backends"})
 
 
 def _percent(text: str) -> int:
@@ -59,6 +64,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("contract_scenario", params)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    last = [item for item in items if getattr(item, "originalname", None) in SESSION_CHECKS]
+    if last:
+        items[:] = [item for item in items if item not in last] + last
+
+
+def proxy_split(config: pytest.Config) -> int:
+    return config.getoption("proxy_split", default=0) or 0
+
+
 @pytest.fixture(scope="session")
 def contract_endpoints(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -74,7 +89,7 @@ def contract_endpoints(
         yield Endpoints(base_url.rstrip("/"), monolith_url.rstrip("/"), sink_url.rstrip("/"))
         return
     target = contract_target(config)
-    split = config.getoption("proxy_split", default=0) or 0
+    split = proxy_split(config)
     with running(target, tmp_path_factory.mktemp(f"contract-{target.value}"), split) as endpoints:
         yield endpoints
 
@@ -83,6 +98,20 @@ def contract_endpoints(
 def contract_label(request: pytest.FixtureRequest, contract_endpoints: Endpoints) -> str:
     """How reports name the target: backend (and split) plus its URL."""
     target = contract_target(request.config)
-    split = request.config.getoption("proxy_split", default=0) or 0
-    suffix = f" at {split}%" if target is Target.PROXY else ""
+    suffix = f" at {proxy_split(request.config)}%" if target is Target.PROXY else ""
     return f"{target.value}{suffix} ({contract_endpoints.target})"
+
+
+@pytest.fixture(scope="session")
+def contract_split_check(
+    request: pytest.FixtureRequest, contract_endpoints: Endpoints
+) -> SplitCheck | None:
+    """Through the proxy: who answered each step, and the session's tally (None otherwise).
+
+    The promises come from `proxy/routes.yaml` at `--proxy-split` (with `--base-url`, the
+    running proxy must use that table at that split).
+    """
+    if contract_target(request.config) is not Target.PROXY:
+        return None
+    routing = Routing.from_table(ROUTES_FILE, MIGRATED_ROUTE, proxy_split(request.config))
+    return SplitCheck(routing, contract_endpoints.target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.contract.backends import SplitCheck
 from tests.contract.filters import redact
 from tests.contract.matchers import MISSING, Mismatch, compare
 from tests.contract.model import Scenario
@@ -99,8 +100,12 @@ def stale(scenario: Scenario, recording: Recording | None) -> str | None:
     return None
 
 
-def report_run(run: Run, recording: Recording, target: str) -> Report:
+def report_run(
+    run: Run, recording: Recording, target: str, split_check: SplitCheck | None = None
+) -> Report:
+    """Compare `run` with `recording`; through the proxy, also check who answered each step."""
     report = Report(run.scenario.name, target)
+    wrong_backend = split_check.check(run) if split_check is not None else []
     for index, entry in enumerate(recording.steps):
         step_report = StepReport(index, entry["name"], _describe_request(entry))
         report.steps.append(step_report)
@@ -110,14 +115,22 @@ def report_run(run: Run, recording: Recording, target: str) -> Report:
         step_run = run.steps[index]
         step_report.notes += step_run.notes
         step_report.mismatches = compare_step(entry["response"], step_run)
+        if index < len(wrong_backend):
+            step_report.mismatches += wrong_backend[index]
     if run.error:
         report.problems.append(f"the run stopped early: {run.error}")
     return report
 
 
-def replay(scenario: Scenario, recording: Recording | None, endpoints: Endpoints) -> Report:
-    """Run `scenario` against `endpoints` and compare with `recording`."""
+def replay(
+    scenario: Scenario,
+    recording: Recording | None,
+    endpoints: Endpoints,
+    split_check: SplitCheck | None = None,
+) -> Report:
+    """Run `scenario` against `endpoints` and compare with `recording` (and `split_check`)."""
     problem = stale(scenario, recording)
     if problem is not None or recording is None:
         return Report(scenario.name, endpoints.target, problems=[problem or "no recording"])
-    return report_run(run_scenario(scenario, endpoints), recording, endpoints.target)
+    run = run_scenario(scenario, endpoints)
+    return report_run(run, recording, endpoints.target, split_check)

@@ -15,6 +15,7 @@ from tests.contract.model import NO_BODY, Request, Scenario, SinkCode, Step, Via
 from tests.contract.templating import UnknownVariableError, generate, render
 
 REQUEST_TIMEOUT = 10.0
+BACKEND_HEADER = "X-Strangler-Backend"  # the proxy names the backend that answered
 SINK_WAIT = 3.0  # delivery is synchronous in both backends; this only absorbs scheduling hiccups
 
 
@@ -34,12 +35,24 @@ class Endpoints:
         return self.monolith if via is Via.MONOLITH else self.target
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A request as it went out, and the backend its answer named (not part of any recording)."""
+
+    base: str
+    method: str
+    path: str  # with the query string
+    body: bytes | None
+    backend: str | None  # the answer's X-Strangler-Backend; None when it had none
+
+
 @dataclass
 class StepRun:
     step: Step
     values: dict[str, Any]  # generated and captured values the step could use
     observed: dict[str, Any] | None = None  # {"status", "headers", "json" | "text"}
     notes: list[str] = field(default_factory=list)
+    sent: Sent | None = None  # the (last) request of a request step
 
 
 @dataclass
@@ -81,9 +94,10 @@ def _body(request: Request, values: dict[str, Any]) -> tuple[bytes | None, dict[
     return data, headers
 
 
-def send(base: str, request: Request, values: dict) -> dict[str, Any]:
+def send(base: str, request: Request, values: dict) -> tuple[dict[str, Any], Sent]:
     data, headers = _body(request, values)
-    url = base + str(render(request.path, values))
+    path = str(render(request.path, values))
+    url = base + path
     try:
         # A connection of its own per request: a contract is about answers, and a server that
         # keeps alive a connection whose body it never read (after a 413) must not turn one
@@ -94,7 +108,8 @@ def send(base: str, request: Request, values: dict) -> dict[str, Any]:
             )
     except requests.RequestException as exc:
         raise StepFailed(f"{request.method} {url}: {exc}") from None
-    return observe(response)
+    backend = response.headers.get(BACKEND_HEADER)
+    return observe(response), Sent(base, request.method, path, data, backend)
 
 
 def sink_messages(session: requests.Session, sink: str, address: str) -> list[dict[str, Any]]:
@@ -119,11 +134,13 @@ def sink_code(session: requests.Session, sink: str, spec: SinkCode, values: dict
     return "".join(str((int(c) + 1) % 10) for c in code) if spec.wrong else code
 
 
-def _once(session: requests.Session, endpoints: Endpoints, step: Step, values: dict) -> dict:
+def _once(session: requests.Session, endpoints: Endpoints, run: StepRun) -> None:
+    step = run.step
     if step.request is not None:
-        return send(endpoints.base(step.via), step.request, values)
-    messages = sink_messages(session, endpoints.sink, str(render(step.sink, values)))
-    return {"status": 200, "json": {"messages": messages}}
+        run.observed, run.sent = send(endpoints.base(step.via), step.request, run.values)
+        return
+    messages = sink_messages(session, endpoints.sink, str(render(step.sink, run.values)))
+    run.observed = {"status": 200, "json": {"messages": messages}}
 
 
 def _condition_met(observed: dict[str, Any], until: Any) -> bool:
@@ -139,7 +156,7 @@ def run_step(session: requests.Session, endpoints: Endpoints, run: StepRun) -> N
     if step.delay:
         time.sleep(step.delay)
     deadline = time.monotonic() + (step.until.within if step.until else 0)
-    run.observed = _once(session, endpoints, step, run.values)
+    _once(session, endpoints, run)
     while step.until and not _condition_met(run.observed, step.until):
         if time.monotonic() > deadline:
             run.notes.append(
@@ -148,7 +165,7 @@ def run_step(session: requests.Session, endpoints: Endpoints, run: StepRun) -> N
             )
             break
         time.sleep(step.until.every)
-        run.observed = _once(session, endpoints, step, run.values)
+        _once(session, endpoints, run)
 
 
 def captures(session: requests.Session, endpoints: Endpoints, run: StepRun) -> dict[str, Any]:
