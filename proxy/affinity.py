@@ -4,19 +4,29 @@ Every answered request on a sticky route is remembered in a shared store (fire a
 The store is consulted only when the route's split changed less than `ttl` seconds ago and
 the key's backend under an earlier split differs from the one under the current split; at
 any other time the pure hash gives the same answer, so affinity costs nothing.
+
+The earlier splits are also written to a small JSON file in the run directory, so that a
+worker started after a flip (a restart) still knows which keys it must look up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
+from proxy.metrics import write_snapshot
 from proxy.routing import Route, RoutingTable
 from proxy.selection import select_backend
 
+log = logging.getLogger("strangler.proxy")
 KEY_PREFIX = "strangler:aff:"
+HISTORY_FILE = "split-history.json"
 
 
 class AffinityStore(Protocol):
@@ -38,11 +48,21 @@ def store_key(route_name: str, key: str) -> str:
 
 
 class Affinity:
-    """One worker's view: the store plus the route versions replaced within their ttl."""
+    """One worker's view: the store plus the route versions replaced within their ttl.
 
-    def __init__(self, store: AffinityStore | None, clock: Callable[[], float] = time.monotonic):
+    Times are wall-clock seconds (the default clock), because workers share them through
+    `history`, the JSON file of earlier splits that a starting worker reads.
+    """
+
+    def __init__(
+        self,
+        store: AffinityStore | None,
+        clock: Callable[[], float] = time.time,
+        history: Path | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.history = history
         self.replaced: dict[str, list[tuple[Route, float]]] = {}  # route -> [(old, until)]
 
     @property
@@ -56,6 +76,7 @@ class Affinity:
         if old is None:
             return
         now = self.clock()
+        changed = False
         previous = {r.name: r for r in old.routes}
         for route in new.routes:
             before = previous.get(route.name)
@@ -64,6 +85,50 @@ class Affinity:
             history = [(r, until) for r, until in self.replaced.get(route.name, []) if until > now]
             history.append((before, now + route.sticky.ttl))
             self.replaced[route.name] = history
+            changed = True
+        if changed:
+            self._save(now)
+
+    def _save(self, now: float) -> None:
+        if self.history is None:
+            return
+        routes = {
+            name: [
+                {"split": r.split, "fallback": r.fallback, "until": until}
+                for r, until in history
+                if until > now
+            ]
+            for name, history in self.replaced.items()
+        }
+        try:
+            write_snapshot(self.history, {"routes": routes})
+        except OSError as exc:
+            log.warning("cannot keep the split history for restarted workers: %s", exc)
+
+    def load_history(self, table: RoutingTable) -> None:
+        """Take over the earlier splits still within their ttl, as other workers saw them.
+
+        A missing or unreadable file means no history (a proxy's first start); entries of
+        routes that are gone or no longer sticky are skipped.
+        """
+        if self.history is None:
+            return
+        try:
+            saved = json.loads(self.history.read_text())["routes"]
+            now = self.clock()
+            for route in table.routes:
+                entries = saved.get(route.name) if route.sticky is not None else None
+                live = [
+                    (_earlier(route, entry), float(entry["until"]))
+                    for entry in entries or []
+                    if float(entry["until"]) > now
+                ]
+                if live:
+                    self.replaced[route.name] = live
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("split history %s ignored: %s", self.history, exc)
 
     def needs_recall(self, route: Route, key: str, chosen: str) -> bool:
         """True when an earlier split within the ttl would have sent this key elsewhere."""
@@ -84,6 +149,17 @@ class Affinity:
         if self.store is None:
             return None
         return await self.store.recall(store_key(route.name, key))
+
+
+def _earlier(route: Route, entry: dict) -> Route:
+    """The route as it was under a saved split (the hash depends on its name, split, fallback)."""
+    split = tuple((str(name), int(percent)) for name, percent in entry["split"])
+    if sum(percent for _, percent in split) != 100:
+        raise ValueError(f"route {route.name}: a saved split does not sum to 100")
+    fallback = entry["fallback"]
+    return dataclasses.replace(
+        route, split=split, fallback=None if fallback is None else str(fallback)
+    )
 
 
 def _same_selection(a: Route, b: Route) -> bool:

@@ -1,11 +1,23 @@
-"""One request's journey through a worker: choose a backend, connect, stream both ways."""
+"""One request's journey through a worker: choose a backend, connect, send the request.
+
+The answer's way back is `proxy.response.ResponseSide`, which `Exchange` extends.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proxy import forwarding
-from proxy.forwarding import LAST_CHUNK, byte_size, chunk, error_response, header_value
+from proxy.forwarding import (
+    LAST_CHUNK,
+    chunk,
+    header_value,
+    request_id_of,
+    routing_path,
+    scan_request,
+    upstream_head,
+)
+from proxy.replies import byte_size, error_response
+from proxy.response import CHUNKED, ResponseSide
 
 if TYPE_CHECKING:
     from proxy.dispatch import Decision
@@ -13,19 +25,18 @@ if TYPE_CHECKING:
     from proxy.server import Plane
 
 BUFFER_LIMIT = 256 * 1024  # body bytes held while connecting before the client is paused
-RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 PROXY_LABEL = "(proxy)"  # metrics label of answers no backend was chosen for
 
 
-class Exchange:
+class Exchange(ResponseSide):
     """A request and its response; the client protocol feeds it, the upstream answers it."""
 
     __slots__ = (
         "body", "body_size", "buffered", "client", "content_length", "dead", "decision",
-        "has_body", "headers", "informational", "keep_alive", "last_activity", "method", "out",
-        "out_chunked", "path", "plane", "query", "request_done", "request_id", "resp_chunked",
-        "responded", "response_done", "retries", "route", "started", "status", "target", "tried",
-        "until_close", "upstream", "wait_body",
+        "has_body", "head", "headers", "informational", "keep_alive", "last_activity", "method",
+        "out", "out_chunked", "path", "plane", "query", "request_done", "request_id",
+        "resp_chunked", "responded", "response_done", "retries", "route", "started", "status",
+        "target", "tried", "until_close", "upstream", "wait_body",
     )  # fmt: skip
 
     def __init__(
@@ -37,15 +48,15 @@ class Exchange:
         self.target = target
         self.path, _, self.query = target.partition(b"?")
         self.headers = headers
+        self.head = head = scan_request(headers)
         self.keep_alive = keep_alive
-        self.started = self.plane.loop.time()
-        self.request_id = forwarding.request_id_of(headers)
-        length = header_value(headers, b"content-length")
+        self.started = self.last_activity = self.plane.loop.time()
+        self.request_id = request_id_of(head.request_id)
+        length = head.content_length
         self.content_length = int(length) if length is not None else None
-        encoding = header_value(headers, b"transfer-encoding")
-        self.has_body = self.content_length is not None or encoding is not None
+        self.has_body = length is not None or head.transfer_encoding is not None
         self.body: list[bytes] = []
-        self.body_size = self.buffered = 0
+        self.body_size = self.buffered = self.retries = self.status = 0
         self.out_chunked = self.resp_chunked = self.until_close = False
         self.request_done = self.response_done = self.responded = self.informational = False
         self.dead = self.wait_body = False
@@ -53,12 +64,13 @@ class Exchange:
         self.decision: Decision | None = None
         self.upstream: UpstreamProtocol | None = None
         self.tried: list[str] = []
-        self.retries = 0
-        self.status = 0
-        self.last_activity = self.started
         self.out: list[bytes] = []
 
     def lookup(self, name: str) -> str | None:
+        """A request header by lower-case name (the client's `X-Strangler-*` were set aside)."""
+        if name.startswith("x-strangler-"):
+            strangler = self.head.strangler
+            return strangler.get(name) if strangler else None
         value = header_value(self.headers, name.encode())
         return None if value is None else value.decode("latin-1")
 
@@ -66,7 +78,7 @@ class Exchange:
 
     def start(self) -> None:
         plane = self.plane
-        path = forwarding.routing_path(self.path)
+        path = routing_path(self.path)
         if path is None:
             self.fail(400, "bad_request", "the request target must be an absolute path")
         elif path.startswith("/_strangler/"):
@@ -74,9 +86,7 @@ class Exchange:
         elif self.content_length is not None and self.content_length > plane.settings.max_body:
             self.too_large()
         else:
-            if self.has_body and (header_value(self.headers, b"expect") or b"").lower() == (
-                b"100-continue"
-            ):
+            if self.has_body and (self.head.expect or b"").lower() == b"100-continue":
                 self.client.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.route = plane.dispatcher.route_for(self.method, path)
             if self.has_body and not self.request_done and plane.dispatcher.needs_body(self.route):
@@ -144,33 +154,39 @@ class Exchange:
         self.upstream = conn
         conn.begin(self)
         plane = self.plane
-        headers = forwarding.upstream_request_headers(
-            self.headers,
-            client_ip=self.client.client_ip,
-            proto="http",
+        head = upstream_head(
+            self.method.encode(),
+            self.target,
+            self.head,
+            client_ip=self.client.ip_bytes,
             request_id=self.request_id,
-            internal_token=plane.internal_token,
+            fixed=plane.upstream_lines,
             body_framing=self._request_framing(),
         )
-        data = [forwarding.request_head(self.method.encode(), self.target, headers)]
-        data += [chunk(b) for b in self.body] if self.out_chunked else self.body
-        if self.request_done and self.out_chunked:
-            data.append(LAST_CHUNK)
-        self.body, self.buffered = [], 0
-        conn.transport.write(b"".join(data))
-        self.client.resume_reading("buffer")
+        if self.body:
+            body = [chunk(b) for b in self.body] if self.out_chunked else self.body
+            data = [head, *body]
+            if self.request_done and self.out_chunked:
+                data.append(LAST_CHUNK)
+            self.body, self.buffered = [], 0
+            head = b"".join(data)
+        elif self.request_done and self.out_chunked:
+            head += LAST_CHUNK
+        conn.transport.write(head)
+        if self.client.paused:
+            self.client.resume_reading("buffer")
         self.last_activity = plane.loop.time()
         plane.active.add(self)
 
-    def _request_framing(self) -> tuple[bytes, bytes] | None:
+    def _request_framing(self) -> bytes:
         if not self.has_body:
-            return None
+            return b""
         if self.request_done:  # the whole body is here: send it with a length
-            return (b"Content-Length", str(self.body_size).encode())
+            return b"Content-Length: %d\r\n" % self.body_size
         if self.content_length is not None:
-            return (b"Content-Length", str(self.content_length).encode())
+            return b"Content-Length: %d\r\n" % self.content_length
         self.out_chunked = True
-        return (b"Transfer-Encoding", b"chunked")
+        return CHUNKED
 
     def add_body(self, data: bytes) -> None:
         if self.dead:
@@ -194,100 +210,6 @@ class Exchange:
         elif self.wait_body and self.decision is None and not self.response_done:
             self.decide()
         self._maybe_finish()
-
-    # --- response side -------------------------------------------------------------------
-
-    def response_head(self, status: int, reason: bytes, headers: list) -> None:
-        if 100 <= status < 200:  # interim answers (we never forward Expect): not the response
-            self.informational = True
-            return
-        self.status = status
-        length = header_value(headers, b"content-length")
-        chunked = b"chunked" in (header_value(headers, b"transfer-encoding") or b"").lower()
-        close = not self.keep_alive or self.plane.stopping
-        framing = None
-        if self.method == "HEAD" or status in (204, 304):
-            if length is not None and status != 204:
-                framing = (b"Content-Length", length)
-        elif length is not None and not chunked:
-            framing = (b"Content-Length", length)
-        elif self.client.http11:
-            framing, self.resp_chunked = (b"Transfer-Encoding", b"chunked"), True
-            self.until_close = not chunked
-        else:
-            close, self.until_close = True, not chunked
-        self.keep_alive = not close
-        rewritten = forwarding.client_response_headers(
-            headers,
-            backend=self.decision.backend,
-            request_id=self.request_id,
-            body_framing=framing,
-            close=close,
-        )
-        self.out.append(forwarding.response_head(status, reason, rewritten))
-        self.responded = True
-        d = self.decision
-        if d.key is not None and status < 500 and not d.forced:
-            self.plane.affinity.remember(d.route, d.key, d.backend)
-        if self.method == "HEAD":  # no body follows; the parser would wait for one
-            self.response_complete(reusable=False)
-
-    def response_body(self, data: bytes) -> None:
-        if not self.informational:
-            self.out.append(chunk(data) if self.resp_chunked else data)
-
-    def response_complete(self, reusable: bool) -> None:
-        if self.informational:
-            self.informational = False
-            return
-        if self.resp_chunked:
-            self.out.append(LAST_CHUNK)
-        self.flush()
-        conn, self.upstream = self.upstream, None
-        plane = self.plane
-        plane.active.discard(self)
-        if conn is not None:
-            conn.finish()
-            if reusable and self.request_done and not self.dead:
-                plane.pool.release(conn, plane.loop.time())
-            else:
-                conn.close()
-        self._done(self.decision.backend)
-
-    def flush(self) -> None:
-        if self.out:
-            self.client.write(b"".join(self.out))
-            self.out.clear()
-
-    def upstream_lost(self, conn: UpstreamProtocol) -> None:
-        """The backend closed the connection (or it broke) while this exchange used it."""
-        if conn is not self.upstream or self.response_done:
-            return
-        self.upstream = None
-        self.plane.active.discard(self)
-        if self.until_close and self.responded:
-            self.response_complete(reusable=False)  # a body delimited by the close: done
-        elif not self.responded and not conn.received and conn.reused and self._may_retry():
-            self.retries += 1  # a pooled connection the backend had closed: try a fresh one
-            self.connect(self.decision.backend)
-        elif not self.responded:
-            self.fail(502, "bad_gateway", "the backend closed the connection without answering")
-        else:
-            self.client.abort()  # a truncated body: the client must not take it as whole
-
-    def _may_retry(self) -> bool:
-        return self.method in RETRYABLE and self.body_size == 0 and self.retries < 2
-
-    def timed_out(self) -> None:
-        conn, self.upstream = self.upstream, None
-        self.plane.active.discard(self)
-        if conn is not None:
-            conn.finish()
-            conn.close()
-        if self.responded:
-            self.client.abort()
-        else:
-            self.fail(504, "gateway_timeout", "the backend did not answer in time")
 
     # --- endings -------------------------------------------------------------------------
 

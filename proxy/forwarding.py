@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Iterable
@@ -28,27 +27,6 @@ HOP_BY_HOP = frozenset(
 STRANGLER_PREFIX = b"x-strangler-"
 _REQUEST_ID_OK = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 
-REASONS = {
-    200: b"OK",
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    413: b"Content Too Large",
-    502: b"Bad Gateway",
-    503: b"Service Unavailable",
-    504: b"Gateway Timeout",
-}
-
-
-def connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[bytes]:
-    """Header names listed in `Connection`: hop-by-hop for this message only."""
-    tokens: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            tokens.update(t.strip().lower() for t in value.split(b",") if t.strip())
-    return frozenset(tokens)
-
 
 def header_value(headers: Iterable[tuple[bytes, bytes]], lower_name: bytes) -> bytes | None:
     """The first value of a header, by lower-case name."""
@@ -58,96 +36,202 @@ def header_value(headers: Iterable[tuple[bytes, bytes]], lower_name: bytes) -> b
     return None
 
 
-def byte_size(count: int) -> str:
-    """A size as the backends word it in their 413 message: "1 MiB", "64 KiB", "1000 bytes"."""
-    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if count >= size and count % size == 0:
-            return f"{count // size} {unit}"
-    return f"{count} bytes"
-
-
 def new_request_id() -> bytes:
     # An identifier, not a secret: the PRNG (reseeded in every forked worker) spares a syscall.
     return b"%032x" % random.getrandbits(128)
 
 
-def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """The client's `X-Request-Id` when it is a sane token, else a fresh one."""
-    value = header_value(headers, b"x-request-id")
+def request_id_of(value: bytes | None) -> bytes:
+    """The client's `X-Request-Id` (`value`) when it is a sane token, else a fresh one."""
     if value is not None and _REQUEST_ID_OK.fullmatch(value):
         return value
     return new_request_id()
 
 
-def upstream_request_headers(
-    headers: Headers,
-    *,
-    client_ip: str,
-    proto: str,
-    request_id: bytes,
-    internal_token: bytes | None,
-    body_framing: tuple[bytes, bytes] | None,
-) -> Headers:
-    """The headers a backend receives.
+# What the one-pass scans do with a header, by lower-case name; unlisted names are kept.
+_DROP, _LENGTH, _ENCODING, _EXPECT, _REQUEST_ID, _FORWARDED_FOR, _HOST, _CONNECTION = range(8)
+_REQUEST_ACTIONS = {
+    **dict.fromkeys(HOP_BY_HOP, _DROP),
+    b"x-forwarded-proto": _DROP,
+    b"x-forwarded-host": _DROP,
+    b"connection": _CONNECTION,
+    b"content-length": _LENGTH,
+    b"transfer-encoding": _ENCODING,
+    b"expect": _EXPECT,
+    b"x-request-id": _REQUEST_ID,
+    b"x-forwarded-for": _FORWARDED_FOR,
+    b"host": _HOST,
+}
+_RESPONSE_ACTIONS = {
+    **dict.fromkeys(HOP_BY_HOP, _DROP),
+    b"x-strangler-backend": _DROP,
+    b"x-request-id": _DROP,
+    b"connection": _CONNECTION,
+    b"content-length": _LENGTH,
+    b"transfer-encoding": _ENCODING,
+}
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})  # tokens that name no other header
 
-    Hop-by-hop headers (and those named in `Connection`), `Expect`, framing headers and every
-    client `X-Strangler-*` header are dropped; `X-Forwarded-*`, `X-Request-Id`, the internal
-    token and the framing this hop uses (`body_framing`) are set.
+
+class RequestHead:
+    """A client's request headers read in one pass: what the proxy needs, and the rest as bytes.
+
+    `kept` holds the header lines forwarded unchanged: everything but hop-by-hop headers (and
+    those named in `Connection`), `Expect`, framing, `X-Request-Id`, `X-Forwarded-*` and any
+    `X-Strangler-*`; those the client sent are in `strangler` (lower-case names), for the
+    dispatcher's tester override, and never reach a backend.
     """
-    drop = HOP_BY_HOP | connection_tokens(headers)
-    out: Headers = []
-    forwarded_for = None
-    host = b""
+
+    __slots__ = (
+        "content_length", "expect", "forwarded_for", "host", "kept", "request_id", "strangler",
+        "transfer_encoding",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.content_length = self.transfer_encoding = self.expect = None
+        self.request_id = self.forwarded_for = self.host = None
+        self.strangler: dict[str, str] | None = None
+        self.kept = b""
+
+
+def scan_request(headers: Headers, drop: frozenset[bytes] = frozenset()) -> RequestHead:
+    """Read a request's headers once (see RequestHead); `drop` names more headers to leave out."""
+    head = RequestHead()
+    kept: list[bytes] = []
+    tokens = None
     for name, value in headers:
         lower = name.lower()
-        if lower in drop or lower.startswith(STRANGLER_PREFIX):
+        action = _REQUEST_ACTIONS.get(lower)
+        if action is None:
+            if lower.startswith(STRANGLER_PREFIX):
+                if head.strangler is None:
+                    head.strangler = {}
+                head.strangler.setdefault(lower.decode("latin-1"), value.decode("latin-1"))
+            elif not drop or lower not in drop:
+                kept += (name, b": ", value, b"\r\n")
             continue
-        if lower in (b"content-length", b"expect", b"x-request-id", b"x-forwarded-proto"):
-            continue
-        if lower == b"x-forwarded-host":
-            continue
-        if lower == b"x-forwarded-for":
-            forwarded_for = value if forwarded_for is None else forwarded_for + b", " + value
-            continue
-        if lower == b"host":
-            host = value
-        out.append((name, value))
-    ip = client_ip.encode()
-    out.append((b"X-Forwarded-For", forwarded_for + b", " + ip if forwarded_for else ip))
-    out.append((b"X-Forwarded-Proto", proto.encode()))
-    if host:
-        out.append((b"X-Forwarded-Host", host))
-    out.append((b"X-Request-Id", request_id))
-    if internal_token:
-        out.append((b"X-Strangler-Internal-Token", internal_token))
-    if body_framing is not None:
-        out.append(body_framing)
-    return out
+        if drop and lower in drop and action in (_FORWARDED_FOR, _HOST):
+            continue  # named in `Connection`: not forwarded
+        if action == _CONNECTION:
+            tokens = _more_tokens(tokens, value)
+        elif action == _LENGTH:
+            head.content_length = head.content_length or value
+        elif action == _ENCODING:
+            head.transfer_encoding = head.transfer_encoding or value
+        elif action == _EXPECT:
+            head.expect = head.expect or value
+        elif action == _REQUEST_ID:
+            head.request_id = head.request_id or value
+        elif action == _FORWARDED_FOR:
+            xff = head.forwarded_for
+            head.forwarded_for = value if xff is None else xff + b", " + value
+        elif action == _HOST:
+            head.host = head.host or value
+            kept += (name, b": ", value, b"\r\n")
+    if tokens and not drop:  # the client named more hop-by-hop headers: read again without them
+        return scan_request(headers, frozenset(tokens))
+    head.kept = b"".join(kept)
+    return head
 
 
-def client_response_headers(
-    headers: Headers,
+def _more_tokens(tokens: set[bytes] | None, value: bytes) -> set[bytes] | None:
+    """The header names a `Connection` value adds to those already found (None: none yet)."""
+    for token in value.split(b","):
+        token = token.strip().lower()
+        if token and token not in _PLAIN_CONNECTION:
+            tokens = tokens or set()
+            tokens.add(token)
+    return tokens
+
+
+def upstream_head(
+    method: bytes,
+    target: bytes,
+    head: RequestHead,
     *,
-    backend: str,
+    client_ip: bytes,
     request_id: bytes,
-    body_framing: tuple[bytes, bytes] | None,
-    close: bool,
-) -> Headers:
-    """The headers a client receives from a backend's response."""
-    drop = HOP_BY_HOP | connection_tokens(headers)
-    out: Headers = [
-        (name, value)
-        for name, value in headers
-        if (lower := name.lower()) not in drop
-        and lower not in (b"content-length", b"x-strangler-backend", b"x-request-id")
-    ]
-    out.append((b"X-Strangler-Backend", backend.encode()))
-    out.append((b"X-Request-Id", request_id))
-    if body_framing is not None:
-        out.append(body_framing)
-    if close:
-        out.append((b"Connection", b"close"))
-    return out
+    fixed: bytes,
+    body_framing: bytes = b"",
+) -> bytes:
+    """The request head a backend receives: the kept headers plus those this hop sets.
+
+    `X-Forwarded-For` appends the client, `X-Forwarded-Host` names the original `Host`;
+    `fixed` holds the worker's constant lines (`X-Forwarded-Proto`, the internal token, see
+    `fixed_upstream_lines`) and `body_framing` the framing line this hop uses, if any.
+    """
+    xff = head.forwarded_for
+    host = head.host
+    return b"".join(
+        (
+            method, b" ", target, b" HTTP/1.1\r\n", head.kept,
+            b"X-Forwarded-For: ", xff + b", " + client_ip if xff else client_ip, b"\r\n",
+            b"X-Forwarded-Host: " + host + b"\r\n" if host else b"",
+            b"X-Request-Id: ", request_id, b"\r\n", fixed, body_framing, b"\r\n",
+        )
+    )  # fmt: skip
+
+
+def fixed_upstream_lines(proto: str, internal_token: bytes | None) -> bytes:
+    """The header lines every upstream request of a worker carries, built once."""
+    lines = b"X-Forwarded-Proto: %b\r\n" % proto.encode()
+    if internal_token:
+        lines += b"X-Strangler-Internal-Token: %b\r\n" % internal_token
+    return lines
+
+
+class ResponseHead:
+    """A backend's response headers read in one pass (see `scan_response`)."""
+
+    __slots__ = ("chunked", "content_length", "kept")
+
+    def __init__(self, kept: bytes, content_length: bytes | None, chunked: bool) -> None:
+        self.kept = kept
+        self.content_length = content_length
+        self.chunked = chunked
+
+
+def scan_response(headers: Headers, drop: frozenset[bytes] = frozenset()) -> ResponseHead:
+    """The lines a client receives unchanged (no hop-by-hop, framing, `X-Strangler-Backend` or
+    `X-Request-Id`: the proxy sets those) and the backend's framing."""
+    kept: list[bytes] = []
+    tokens = length = encoding = None
+    for name, value in headers:
+        lower = name.lower()
+        action = _RESPONSE_ACTIONS.get(lower)
+        if action is None:
+            if not drop or lower not in drop:
+                kept += (name, b": ", value, b"\r\n")
+        elif action == _CONNECTION:
+            tokens = _more_tokens(tokens, value)
+        elif action == _LENGTH:
+            length = length or value
+        elif action == _ENCODING:
+            encoding = encoding or value
+    if tokens and not drop:
+        return scan_response(headers, frozenset(tokens))
+    chunked = encoding is not None and b"chunked" in encoding.lower()
+    return ResponseHead(b"".join(kept), length, chunked)
+
+
+def client_head(
+    status: int,
+    reason: bytes,
+    kept: bytes,
+    *,
+    backend: bytes,
+    request_id: bytes,
+    body_framing: bytes = b"",
+    close: bool = False,
+) -> bytes:
+    """The response head a client receives: the kept lines plus those the proxy sets."""
+    return b"".join(
+        (
+            b"HTTP/1.1 %d %b\r\n" % (status, reason), kept,
+            b"X-Strangler-Backend: ", backend, b"\r\nX-Request-Id: ", request_id, b"\r\n",
+            body_framing, b"Connection: close\r\n\r\n" if close else b"\r\n",
+        )
+    )  # fmt: skip
 
 
 def routing_path(target_path: bytes) -> str | None:
@@ -177,52 +261,6 @@ def routing_path(target_path: bytes) -> str | None:
         if last:
             out.append("")
     return "/" + "/".join(out)
-
-
-def request_head(method: bytes, target: bytes, headers: Headers) -> bytes:
-    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in headers:
-        lines += (name, b": ", value, b"\r\n")
-    lines.append(b"\r\n")
-    return b"".join(lines)
-
-
-def response_head(status: int, reason: bytes, headers: Headers, version: bytes = b"1.1") -> bytes:
-    lines = [b"HTTP/", version, b" ", str(status).encode(), b" ", reason, b"\r\n"]
-    for name, value in headers:
-        lines += (name, b": ", value, b"\r\n")
-    lines.append(b"\r\n")
-    return b"".join(lines)
-
-
-def json_response(
-    status: int,
-    body: object,
-    *,
-    request_id: bytes | None = None,
-    close: bool = False,
-    extra: Headers | None = None,
-) -> bytes:
-    """A complete HTTP/1.1 response with a JSON body."""
-    data = json.dumps(body, separators=(",", ":")).encode()
-    headers: Headers = [
-        (b"Content-Type", b"application/json"),
-        (b"Content-Length", str(len(data)).encode()),
-    ]
-    if request_id is not None:
-        headers.append((b"X-Request-Id", request_id))
-    headers += extra or []
-    if close:
-        headers.append((b"Connection", b"close"))
-    return response_head(status, REASONS.get(status, b"Unknown"), headers) + data
-
-
-def error_response(
-    status: int, error: str, message: str, *, request_id: bytes | None = None, close: bool = False
-) -> bytes:
-    """The proxy's own errors: JSON `{"error", "message"}`, never naming an internal address."""
-    body = {"error": error, "message": message}
-    return json_response(status, body, request_id=request_id, close=close)
 
 
 def chunk(data: bytes) -> bytes:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from proxy import forwarding
+from proxy import forwarding, replies
 from proxy.exchange import Exchange
 
 if TYPE_CHECKING:
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("strangler.proxy")
 HTTP_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
+METHOD_NAMES = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
 
 class _RequestReader(asyncio.Protocol):
@@ -28,6 +30,7 @@ class _RequestReader(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.client_ip = ""
+        self.ip_bytes = b""
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
 
@@ -35,6 +38,7 @@ class _RequestReader(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.client_ip = peer[0] if peer else ""
+        self.ip_bytes = self.client_ip.encode()
 
     def on_message_begin(self) -> None:
         self.url = b""
@@ -71,9 +75,7 @@ class ClientProtocol(_RequestReader):
             if isinstance(exc, httptools.HttpParserCallbackError):
                 log.error("request handling failed", exc_info=exc.__context__ or exc)
             if self.current is None or not self.current.responded:
-                self.write(
-                    forwarding.error_response(400, "bad_request", "malformed HTTP", close=True)
-                )
+                self.write(replies.error_response(400, "bad_request", "malformed HTTP", close=True))
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -89,7 +91,8 @@ class ClientProtocol(_RequestReader):
     def on_headers_complete(self) -> None:
         parser = self.parser
         self.http11 = parser.get_http_version() == "1.1"
-        method = parser.get_method().decode("latin-1")
+        raw = parser.get_method()
+        method = METHOD_NAMES.get(raw) or raw.decode("latin-1")
         keep_alive = parser.should_keep_alive() and not self.plane.stopping
         exchange = Exchange(self, method, self.url, self.headers, keep_alive)
         self.incoming = exchange
@@ -175,6 +178,7 @@ class UpstreamProtocol(asyncio.Protocol):
         self.reused = self.received = False
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.sock: socket.socket | None = None  # the borrowed descriptor alive() peeks at
 
     @property
     def usable(self) -> bool:
@@ -183,19 +187,20 @@ class UpstreamProtocol(asyncio.Protocol):
     def alive(self) -> bool:
         """Peek at the socket: a backend that closed (or died) since the last answer shows
         EOF or a reset here, before a request is lost on it."""
-        pseudo = self.transport.get_extra_info("socket") if self.transport else None
-        if pseudo is None:
-            return False
-        # The loop's socket object refuses recv(); borrow the descriptor without owning it.
-        sock = socket.socket(pseudo.family, socket.SOCK_STREAM, 0, pseudo.fileno())
+        sock = self.sock
+        if sock is None:
+            pseudo = self.transport.get_extra_info("socket") if self.transport else None
+            if pseudo is None:
+                return False
+            # The loop's socket object refuses recv(); borrow the descriptor (once: building
+            # a socket object costs a getsockname) and hand it back in connection_lost.
+            sock = self.sock = socket.socket(pseudo.family, socket.SOCK_STREAM, 0, pseudo.fileno())
         try:
-            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+            return sock.recv(1, PEEK) != b""
         except BlockingIOError:
             return True  # nothing to read: open and quiet, as an idle connection should be
         except OSError:
             return False
-        finally:
-            sock.detach()
 
     def begin(self, exchange: Exchange) -> None:
         self.exchange = exchange
@@ -230,6 +235,9 @@ class UpstreamProtocol(asyncio.Protocol):
         exchange.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.sock is not None:
+            self.sock.detach()  # the loop closes the descriptor, not this borrowed object
+            self.sock = None
         self.plane.pool.discard(self)
         exchange, self.exchange = self.exchange, None
         self.transport = None
@@ -282,7 +290,7 @@ class AdminProtocol(_RequestReader):
             self.parser.feed_data(data)
         except HTTP_ERRORS:
             self.transport.write(
-                forwarding.error_response(400, "bad_request", "malformed HTTP", close=True)
+                replies.error_response(400, "bad_request", "malformed HTTP", close=True)
             )
             self.transport.close()
 
@@ -307,8 +315,8 @@ class AdminProtocol(_RequestReader):
         ]
         if not keep_alive:
             headers.append((b"Connection", b"close"))
-        reason = forwarding.REASONS.get(reply.status, b"-")
+        reason = replies.REASONS.get(reply.status, b"-")
         body = b"" if method == "HEAD" else reply.body
-        self.transport.write(forwarding.response_head(reply.status, reason, headers) + body)
+        self.transport.write(replies.response_head(reply.status, reason, headers) + body)
         if not keep_alive:
             self.transport.close()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import uvloop
 
-from proxy import admin, metrics
-from proxy.affinity import Affinity
+from proxy import admin, forwarding, metrics
+from proxy.affinity import HISTORY_FILE, Affinity
 from proxy.circuit import Circuits
 from proxy.dispatch import Dispatcher, HeaderLookup
 from proxy.master import Master, check_bindable
@@ -49,9 +49,11 @@ class Plane:
         self.pool = Pool(settings.pool_size)
         self.recorder = metrics.Recorder()
         self.store = RedisAffinityStore(settings.redis_url, loop) if settings.redis_url else None
-        self.affinity = Affinity(self.store)
+        self.affinity = Affinity(self.store, history=run_dir / HISTORY_FILE)
+        self.affinity.load_history(watcher.table)  # a restarted worker: flips it did not see
         token = settings.internal_token
         self.internal_token = token.encode() if token else None
+        self.upstream_lines = forwarding.fixed_upstream_lines("http", self.internal_token)
         self.active: set = set()  # exchanges waiting on a backend, watched for read timeouts
         self.clients: set[ClientProtocol] = set()
         self.tasks: set[asyncio.Task] = set()
@@ -75,6 +77,7 @@ class Plane:
             _, protocol = await self.loop.create_connection(
                 lambda: UpstreamProtocol(self, backend.url), backend.host, backend.port
             )
+        self.pool.opened += 1
         return protocol
 
     def connect_failed(self, name: str) -> None:
@@ -163,7 +166,11 @@ class Plane:
             "table": self.watcher.status(),
             "circuits": self.circuits.snapshot(),
             "affinity": self.affinity.state,
-            "pool": {"idle": self.pool.size(), "reused": self.pool.reused},
+            "pool": {
+                "idle": self.pool.size(),
+                "opened": self.pool.opened,
+                "reused": self.pool.reused,
+            },
             "in_flight": len(self.active),
             "connections": len(self.clients),
             "metrics": self.recorder.snapshot(time.time()),

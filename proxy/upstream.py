@@ -43,7 +43,9 @@ class Pool:
         return None
 
     def release(self, conn: PooledConnection, now: float) -> None:
-        stack = self.idle.setdefault(conn.pool_key, [])
+        stack = self.idle.get(conn.pool_key)
+        if stack is None:
+            stack = self.idle[conn.pool_key] = []
         if not conn.usable or len(stack) >= self.max_idle:
             conn.close()
             return

@@ -103,3 +103,38 @@ def test_state_reports_degradation_and_absence():
     affinity = Affinity(None)
     affinity.table_changed(table(0), table(100))
     assert not affinity.needs_recall(table(100).routes[0], "k", "verification")
+
+
+def test_a_worker_started_after_a_flip_takes_over_the_earlier_split(tmp_path):
+    history = tmp_path / "split-history.json"
+    clock = Clock()
+    before, after = table(0, ttl=600), table(50, ttl=600)
+    running = Affinity(FakeStore(), clock, history=history)
+    running.table_changed(before, after)
+    route = after.routes[0]
+    moved = keys_moved(before.routes[0], route)
+    stayed = next(k for k in (f"+1555{i:07d}" for i in range(2000)) if k not in moved)
+
+    clock.now = 100.0  # a worker restarted since: it starts on the new table only
+    restarted = Affinity(FakeStore(), clock, history=history)
+    restarted.load_history(after)
+    assert restarted.needs_recall(route, moved[0], select_backend(route, moved[0]))
+    assert not restarted.needs_recall(route, stayed, select_backend(route, stayed))
+
+    clock.now = 600.0  # the ttl of the flip is over: a worker starting now has nothing to do
+    late = Affinity(FakeStore(), clock, history=history)
+    late.load_history(after)
+    assert not late.needs_recall(route, moved[0], select_backend(route, moved[0]))
+
+
+def test_a_missing_or_damaged_history_means_no_earlier_split(tmp_path):
+    route = table(50).routes[0]
+    key = "+15550000000"
+    for text in (None, "not json", '{"routes": {"verification": [{"split": 5}]}}'):
+        path = tmp_path / "split-history.json"
+        if text is not None:
+            path.write_text(text)
+        affinity = Affinity(FakeStore(), Clock(), history=path)
+        affinity.load_history(table(50))
+        assert not affinity.needs_recall(route, key, "verification")
+        assert not affinity.needs_recall(route, key, "monolith")

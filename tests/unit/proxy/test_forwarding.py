@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from proxy import forwarding
+
+
+def parse(head: bytes) -> list[tuple[bytes, bytes]]:
+    """The header pairs of a serialised head, after its request or status line."""
+    assert head.endswith(b"\r\n\r\n")
+    lines = head[: -len(b"\r\n\r\n")].split(b"\r\n")[1:]
+    return [tuple(line.split(b": ", 1)) for line in lines]
 
 
 def names(headers):
@@ -17,15 +22,32 @@ def value(headers, name):
     return forwarding.header_value(headers, name.lower())
 
 
-def upstream(headers, **overrides):
-    options = {
-        "client_ip": "203.0.113.9",
-        "proto": "http",
-        "request_id": b"rid-1",
-        "internal_token": b"secret",
-        "body_framing": None,
-    }
-    return forwarding.upstream_request_headers(headers, **{**options, **overrides})
+def upstream(headers, *, internal_token=b"secret", request_id=b"rid-1", body_framing=b""):
+    head = forwarding.upstream_head(
+        b"GET",
+        b"/x?y=1",
+        forwarding.scan_request(headers),
+        client_ip=b"203.0.113.9",
+        request_id=request_id,
+        fixed=forwarding.fixed_upstream_lines("http", internal_token),
+        body_framing=body_framing,
+    )
+    assert head.startswith(b"GET /x?y=1 HTTP/1.1\r\n")
+    return parse(head)
+
+
+def client(headers, *, backend=b"verification", request_id=b"rid", framing=b"", close=False):
+    head = forwarding.client_head(
+        200,
+        b"OK",
+        forwarding.scan_response(headers).kept,
+        backend=backend,
+        request_id=request_id,
+        body_framing=framing,
+        close=close,
+    )
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    return parse(head)
 
 
 def test_hop_by_hop_and_connection_named_headers_are_dropped():
@@ -83,10 +105,11 @@ def test_forwarded_headers_append_the_client_and_name_the_original_host():
 
 
 def test_request_id_is_propagated_when_sane_and_created_otherwise():
-    assert forwarding.request_id_of([(b"X-Request-Id", b"abc-123")]) == b"abc-123"
-    created = forwarding.request_id_of([])
-    assert len(created) == 32 and created != forwarding.request_id_of([])
-    hostile = forwarding.request_id_of([(b"X-Request-Id", b"a\r\nSet-Cookie: x")])
+    sent = forwarding.scan_request([(b"X-Request-Id", b"abc-123")]).request_id
+    assert forwarding.request_id_of(sent) == b"abc-123"
+    created = forwarding.request_id_of(None)
+    assert len(created) == 32 and created != forwarding.request_id_of(None)
+    hostile = forwarding.request_id_of(b"a\r\nSet-Cookie: x")
     assert hostile != b"a\r\nSet-Cookie: x" and len(hostile) == 32
     out = upstream([(b"X-Request-Id", b"old")], request_id=b"new")
     assert [v for n, v in out if n.lower() == b"x-request-id"] == [b"new"]
@@ -95,40 +118,60 @@ def test_request_id_is_propagated_when_sane_and_created_otherwise():
 def test_the_body_framing_of_this_hop_replaces_the_clients():
     out = upstream(
         [(b"Content-Length", b"10"), (b"Expect", b"100-continue")],
-        body_framing=(b"Transfer-Encoding", b"chunked"),
+        body_framing=b"Transfer-Encoding: chunked\r\n",
     )
     assert b"content-length" not in names(out) and b"expect" not in names(out)
     assert value(out, b"transfer-encoding") == b"chunked"
 
 
-def test_response_headers_name_the_backend_and_drop_hop_by_hop():
-    out = forwarding.client_response_headers(
+def test_request_scan_reads_framing_and_sets_aside_strangler_headers():
+    head = forwarding.scan_request(
         [
-            (b"Content-Type", b"application/json"),
-            (b"Connection", b"close, X-Hop"),
-            (b"X-Hop", b"1"),
-            (b"Content-Length", b"99"),
-            (b"X-Strangler-Backend", b"spoofed"),
-            (b"Set-Cookie", b"a=1"),
-            (b"Set-Cookie", b"b=2"),
-        ],
-        backend="verification",
-        request_id=b"rid",
-        body_framing=(b"Content-Length", b"99"),
-        close=False,
+            (b"Host", b"shop.example"),
+            (b"Content-Length", b"12"),
+            (b"Expect", b"100-continue"),
+            (b"X-Strangler-Force-Backend", b"verification"),
+            (b"x-strangler-force-backend", b"monolith"),
+        ]
     )
+    assert (head.content_length, head.expect, head.transfer_encoding) == (
+        b"12",
+        b"100-continue",
+        None,
+    )
+    assert head.strangler == {"x-strangler-force-backend": "verification"}
+    assert head.kept == b"Host: shop.example\r\n"
+
+
+def test_response_headers_name_the_backend_and_drop_hop_by_hop():
+    headers = [
+        (b"Content-Type", b"application/json"),
+        (b"Connection", b"close, X-Hop"),
+        (b"X-Hop", b"1"),
+        (b"Content-Length", b"99"),
+        (b"X-Strangler-Backend", b"spoofed"),
+        (b"X-Request-Id", b"backend-rid"),
+        (b"Set-Cookie", b"a=1"),
+        (b"Set-Cookie", b"b=2"),
+    ]
+    out = client(headers, framing=b"Content-Length: 99\r\n")
     assert [v for n, v in out if n.lower() == b"x-strangler-backend"] == [b"verification"]
-    assert value(out, b"x-request-id") == b"rid"
+    assert [v for n, v in out if n.lower() == b"x-request-id"] == [b"rid"]
     assert b"x-hop" not in names(out) and b"connection" not in names(out)
     assert [v for n, v in out if n == b"Set-Cookie"] == [b"a=1", b"b=2"]
     assert names(out).count(b"content-length") == 1
+    scanned = forwarding.scan_response(headers)
+    assert (scanned.content_length, scanned.chunked) == (b"99", False)
+
+
+def test_response_scan_sees_chunked_bodies():
+    scanned = forwarding.scan_response([(b"Transfer-Encoding", b"gzip, Chunked")])
+    assert scanned.chunked and scanned.content_length is None and scanned.kept == b""
 
 
 def test_closing_responses_say_so():
-    out = forwarding.client_response_headers(
-        [], backend="m", request_id=b"r", body_framing=None, close=True
-    )
-    assert value(out, b"connection") == b"close"
+    assert value(client([], close=True), b"connection") == b"close"
+    assert b"connection" not in names(client([], close=False))
 
 
 @pytest.mark.parametrize(
@@ -150,26 +193,6 @@ def test_routing_path_normalises_what_routes_match(target, expected):
     assert forwarding.routing_path(target) == expected
 
 
-def test_error_responses_are_json_and_complete():
-    raw = forwarding.error_response(502, "bad_gateway", "the backend could not be reached")
-    head, _, body = raw.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
-    assert b"Content-Type: application/json" in head
-    assert f"Content-Length: {len(body)}".encode() in head
-    assert json.loads(body) == {
-        "error": "bad_gateway",
-        "message": "the backend could not be reached",
-    }
-
-
 def test_chunk_encoding():
     assert forwarding.chunk(b"hello world, 17 b") == b"11\r\nhello world, 17 b\r\n"
     assert forwarding.LAST_CHUNK == b"0\r\n\r\n"
-
-
-@pytest.mark.parametrize(
-    ("count", "text"),
-    [(1 << 20, "1 MiB"), (3 << 20, "3 MiB"), (64 << 10, "64 KiB"), (1000, "1000 bytes")],
-)
-def test_byte_size_words_the_limit_like_the_backends(count: int, text: str) -> None:
-    assert forwarding.byte_size(count) == text
