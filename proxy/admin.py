@@ -106,6 +106,7 @@ def status_document(snapshots: Sequence[Mapping[str, Any]], now: float) -> dict[
         "routes": newest["routes"],
         "backends": backends,
         "affinity": "degraded" if "degraded" in affinity else affinity.pop(),
+        "affinity_failed_recalls": sum(s["affinity_failed_recalls"] for s in snapshots),
         "last_reload_error": last_error and last_error["last_reload_error"],
         "in_flight": sum(s.get("in_flight", 0) for s in snapshots),
         "connections": sum(s.get("connections", 0) for s in snapshots),
@@ -128,6 +129,7 @@ def _worker_view(snap: Mapping[str, Any], now: float) -> dict[str, Any]:
         "generation": snap["table"]["generation"],
         "digest": snap["table"]["digest"][:12],
         "affinity": snap["affinity"],
+        "affinity_failed_recalls": snap["affinity_failed_recalls"],
         "stale": now - snap["written_at"] > STALE_AFTER,
     }
 
@@ -143,6 +145,9 @@ def metrics_text(snapshots: Sequence[Mapping[str, Any]], now: float) -> str:
         )
         gauges["strangler_affinity_degraded"] = int(
             any(s["affinity"] == "degraded" for s in snapshots)
+        )
+        gauges["strangler_affinity_failed_recalls"] = sum(
+            s["affinity_failed_recalls"] for s in snapshots
         )
     open_circuits = {
         name for s in snapshots for name, c in s["circuits"].items() if c["state"] != "closed"

@@ -33,7 +33,14 @@ class AffinityStore(Protocol):
     """Where affinities live, shared by every worker and proxy instance (Redis in production)."""
 
     @property
-    def healthy(self) -> bool: ...
+    def healthy(self) -> bool:
+        """False when a lookup now would get no answer in time (down, hung or slow)."""
+        ...
+
+    @property
+    def failed_recalls(self) -> int:
+        """Lookups so far that got no answer, so fell back to the hash."""
+        ...
 
     def remember(self, key: str, backend: str, ttl: int) -> None:
         """Store key -> backend for ttl seconds without waiting for the store."""
@@ -70,6 +77,10 @@ class Affinity:
         if self.store is None:
             return "disabled"
         return "ok" if self.store.healthy else "degraded"
+
+    @property
+    def failed_recalls(self) -> int:
+        return 0 if self.store is None else self.store.failed_recalls
 
     def table_changed(self, old: RoutingTable | None, new: RoutingTable) -> None:
         """Keep each sticky route's previous version for its ttl when its selection changed."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from proxy.routing import RoutingTable
+from proxy.reload import TableWatcher
 from proxy.settings import ProxySettings
 
 log = logging.getLogger("strangler.proxy")
@@ -22,7 +22,9 @@ STOP_TIMEOUT = 15.0
 RESTART_BURST = 5  # restarts of one worker within RESTART_WINDOW before it is slowed down
 RESTART_WINDOW = 10.0
 
-Worker = Callable[[int, ProxySettings, str, RoutingTable, Path], None]
+# A worker gets the master's watcher: the last valid table, its file signature and any
+# reload error, so a restarted worker never starts on a table older than the others run.
+Worker = Callable[[int, ProxySettings, TableWatcher, Path], None]
 
 
 def check_bindable(*addresses: tuple[str, int]) -> None:
@@ -43,12 +45,9 @@ def _die_with_parent() -> None:
 
 
 class Master:
-    def __init__(
-        self, settings: ProxySettings, routes: str, table: RoutingTable, worker: Worker
-    ) -> None:
+    def __init__(self, settings: ProxySettings, watcher: TableWatcher, worker: Worker) -> None:
         self.settings = settings
-        self.routes = routes
-        self.table = table
+        self.watcher = watcher
         self.worker = worker
         self.pids: dict[int, int] = {}  # pid -> worker index
         self.restarts: dict[int, list[float]] = {}
@@ -66,12 +65,14 @@ class Master:
             self._spawn(index)
         host, port = self.settings.bind
         admin_host, admin_port = self.settings.admin_bind
+        digest = self.watcher.table.digest[:12]
         log.info(
             "listening on http://%s:%d (admin http://%s:%d), %d workers, table %s",
-            host, port, admin_host, admin_port, self.settings.workers, self.table.digest[:12],
+            host, port, admin_host, admin_port, self.settings.workers, digest,
         )  # fmt: skip
         try:
             while not self.stopping:
+                self.watcher.poll()  # the workers apply changes; this copy is for restarts
                 self._reap()
                 time.sleep(0.1)
         finally:
@@ -89,7 +90,7 @@ class Master:
                 _die_with_parent()
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(signum, signal.SIG_DFL)
-                self.worker(index, self.settings, self.routes, self.table, self.run_dir)
+                self.worker(index, self.settings, self.watcher, self.run_dir)
             except BaseException:
                 log.exception("worker %d crashed", index)
                 code = 1

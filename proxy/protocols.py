@@ -1,4 +1,4 @@
-"""The asyncio protocols of a worker: clients, backends and the admin listener (httptools)."""
+"""The asyncio protocols of a worker's data plane: clients and backends (httptools)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from proxy import forwarding, replies
+from proxy import replies
 from proxy.exchange import Exchange
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ METHOD_NAMES = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", 
 PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
 
-class _RequestReader(asyncio.Protocol):
+class RequestReader(asyncio.Protocol):
     """What the public and the admin listener share: the request line and headers."""
 
     def __init__(self, plane: Plane) -> None:
@@ -51,7 +51,7 @@ class _RequestReader(asyncio.Protocol):
         self.headers.append((name, value))
 
 
-class ClientProtocol(_RequestReader):
+class ClientProtocol(RequestReader):
     """One client connection: parses requests, runs them one at a time (pipelining-safe)."""
 
     def __init__(self, plane: Plane) -> None:
@@ -87,7 +87,7 @@ class ClientProtocol(_RequestReader):
         self.queue.clear()
         self.transport = None
 
-    # httptools callbacks (and those of _RequestReader)
+    # httptools callbacks (and those of RequestReader)
     def on_headers_complete(self) -> None:
         parser = self.parser
         self.http11 = parser.get_http_version() == "1.1"
@@ -280,43 +280,3 @@ class UpstreamProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.exchange is not None:
             self.exchange.client.resume_reading("upstream")
-
-
-class AdminProtocol(_RequestReader):
-    """The admin listener: small GET requests answered from the workers' shared snapshots."""
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except HTTP_ERRORS:
-            self.transport.write(
-                replies.error_response(400, "bad_request", "malformed HTTP", close=True)
-            )
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-
-    def on_message_complete(self) -> None:
-        if self.transport is None:
-            return
-        method = self.parser.get_method().decode("latin-1")
-        path = self.url.partition(b"?")[0].decode("latin-1")
-
-        def lookup(name: str) -> str | None:
-            value = forwarding.header_value(self.headers, name.encode())
-            return None if value is None else value.decode("latin-1")
-
-        reply = self.plane.admin_reply(method, path, lookup, self.client_ip)
-        keep_alive = self.parser.should_keep_alive()
-        headers = [
-            (b"Content-Type", reply.content_type.encode()),
-            (b"Content-Length", str(len(reply.body)).encode()),
-        ]
-        if not keep_alive:
-            headers.append((b"Connection", b"close"))
-        reason = replies.REASONS.get(reply.status, b"-")
-        body = b"" if method == "HEAD" else reply.body
-        self.transport.write(replies.response_head(reply.status, reason, headers) + body)
-        if not keep_alive:
-            self.transport.close()

@@ -28,12 +28,17 @@ class FileSignature:
 
 
 class TableWatcher:
-    """Holds the running table; `poll()` swaps in a changed file's table if it is valid."""
+    """Holds the running table; `poll()` swaps in a changed file's table if it is valid.
+
+    `signature` is that of the file `table` was read from, taken before it was read: a
+    file written since then (even before this watcher exists) is noticed by the next poll.
+    """
 
     def __init__(
         self,
         path: str,
         table: RoutingTable,
+        signature: FileSignature | None,
         loader: Callable[[str], RoutingTable] = load_table,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -45,7 +50,18 @@ class TableWatcher:
         self.loaded_at = clock()
         self.last_error: str | None = None
         self.last_error_at: float | None = None
-        self.signature = FileSignature.of(path)
+        self.signature = signature
+
+    @classmethod
+    def load(
+        cls,
+        path: str,
+        loader: Callable[[str], RoutingTable] = load_table,
+        clock: Callable[[], float] = time.time,
+    ) -> TableWatcher:
+        """A watcher on the file as it is now; RoutingConfigError when it is invalid."""
+        signature = FileSignature.of(path)  # before reading: a write during the read is seen
+        return cls(path, loader(path), signature, loader, clock)
 
     def poll(self) -> RoutingTable | None:
         """The new table when the file changed and is valid; None otherwise.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from proxy.forwarding import Headers
+from proxy.forwarding import Headers, new_request_id
+
+PROXY_BACKEND = b"proxy"  # the X-Strangler-Backend of answers no backend gave
 
 REASONS = {
     200: b"OK",
@@ -12,6 +14,7 @@ REASONS = {
     401: b"Unauthorized",
     403: b"Forbidden",
     404: b"Not Found",
+    405: b"Method Not Allowed",
     413: b"Content Too Large",
     502: b"Bad Gateway",
     503: b"Service Unavailable",
@@ -35,31 +38,35 @@ def response_head(status: int, reason: bytes, headers: Headers, version: bytes =
     return b"".join(lines)
 
 
-def json_response(
+def own_response(
     status: int,
-    body: object,
+    content_type: bytes,
+    body: bytes,
     *,
     request_id: bytes | None = None,
     close: bool = False,
-    extra: Headers | None = None,
+    head_only: bool = False,
 ) -> bytes:
-    """A complete HTTP/1.1 response with a JSON body."""
-    data = json.dumps(body, separators=(",", ":")).encode()
+    """A complete HTTP/1.1 response the proxy makes itself, no backend involved.
+
+    Like every response it names who answered (`X-Strangler-Backend: proxy`) and carries a
+    request id: the request's, or a fresh one when there is none (a malformed request).
+    """
     headers: Headers = [
-        (b"Content-Type", b"application/json"),
-        (b"Content-Length", str(len(data)).encode()),
+        (b"Content-Type", content_type),
+        (b"Content-Length", str(len(body)).encode()),
+        (b"X-Strangler-Backend", PROXY_BACKEND),
+        (b"X-Request-Id", request_id or new_request_id()),
     ]
-    if request_id is not None:
-        headers.append((b"X-Request-Id", request_id))
-    headers += extra or []
     if close:
         headers.append((b"Connection", b"close"))
-    return response_head(status, REASONS.get(status, b"Unknown"), headers) + data
+    head = response_head(status, REASONS.get(status, b"Unknown"), headers)
+    return head if head_only else head + body
 
 
 def error_response(
     status: int, error: str, message: str, *, request_id: bytes | None = None, close: bool = False
 ) -> bytes:
     """The proxy's own errors: JSON `{"error", "message"}`, never naming an internal address."""
-    body = {"error": error, "message": message}
-    return json_response(status, body, request_id=request_id, close=close)
+    body = json.dumps({"error": error, "message": message}, separators=(",", ":")).encode()
+    return own_response(status, b"application/json", body, request_id=request_id, close=close)

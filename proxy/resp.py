@@ -2,7 +2,10 @@
 
 Writes go straight to the socket and are never awaited by a request; a GET waits for its
 reply with a short deadline. When Redis is unreachable the client reports itself unhealthy,
-answers every recall with None and reconnects in the background.
+answers every recall with None and reconnects in the background. A Redis that accepts but
+does not answer (hung, stopped) is unhealthy too: a reply overdue by more than a recall's
+deadline means lookups are failing, and while it is overdue nothing more is sent. An idle
+connection is pinged so a hang shows even without traffic; answers clear it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from urllib.parse import urlsplit
 
 RECONNECT_DELAY = 0.5
 RECALL_TIMEOUT = 0.1
+PING_INTERVAL = 0.5  # an idle connection is checked this often
 
 
 def command(*args: str | bytes | int) -> bytes:
@@ -48,18 +52,23 @@ class RedisError(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, on_lost) -> None:
+    def __init__(self, on_lost, clock) -> None:
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.waiters: deque[asyncio.Future | None] = deque()
+        self.waiters: deque[tuple[asyncio.Future | None, float]] = deque()  # (waiter, sent at)
         self.on_lost = on_lost
+        self.clock = clock
 
     def connection_made(self, transport) -> None:
         self.transport = transport
 
     def send(self, data: bytes, waiter: asyncio.Future | None) -> None:
-        self.waiters.append(waiter)
+        self.waiters.append((waiter, self.clock()))
         self.transport.write(data)
+
+    def overdue(self) -> bool:
+        """The oldest unanswered command waits longer than a recall would."""
+        return bool(self.waiters) and self.clock() - self.waiters[0][1] >= RECALL_TIMEOUT
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -68,12 +77,12 @@ class _Connection(asyncio.Protocol):
             if not complete:
                 return
             del self.buffer[:used]
-            waiter = self.waiters.popleft() if self.waiters else None
+            waiter = self.waiters.popleft()[0] if self.waiters else None
             if waiter is not None and not waiter.done():
                 waiter.set_result(None if isinstance(value, RedisError) else value)
 
     def connection_lost(self, exc) -> None:
-        for waiter in self.waiters:
+        for waiter, _ in self.waiters:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
         self.waiters.clear()
@@ -93,13 +102,15 @@ class RedisAffinityStore:
         self.conn: _Connection | None = None
         self._connecting = False
         self._closed = False
+        self.failed_recalls = 0  # lookups that got no answer: Redis down, hung or late
 
     @property
     def healthy(self) -> bool:
-        return self.conn is not None
+        return self.conn is not None and not self.conn.overdue()
 
     def start(self) -> None:
         self._schedule_connect(0)
+        self.loop.call_later(PING_INTERVAL, self._ping)
 
     def close(self) -> None:
         self._closed = True
@@ -107,11 +118,12 @@ class RedisAffinityStore:
             self.conn.transport.close()
 
     def remember(self, key: str, backend: str, ttl: int) -> None:
-        if self.conn is not None:
+        if self.healthy:  # not piled up on a Redis that does not answer
             self.conn.send(command(b"SET", key, backend, b"EX", ttl), None)
 
     async def recall(self, key: str) -> str | None:
-        if self.conn is None:
+        if not self.healthy:  # the hash decides at once rather than after a timeout
+            self.failed_recalls += 1
             return None
         waiter = self.loop.create_future()
         self.conn.send(command(b"GET", key), waiter)
@@ -119,8 +131,17 @@ class RedisAffinityStore:
             async with asyncio.timeout(RECALL_TIMEOUT):
                 value = await waiter
         except TimeoutError:
+            self.failed_recalls += 1
             return None
         return value.decode() if isinstance(value, bytes) else None
+
+    def _ping(self) -> None:
+        if self._closed:
+            return
+        conn = self.conn
+        if conn is not None and not conn.waiters and conn.transport is not None:
+            conn.send(command(b"PING"), None)
+        self.loop.call_later(PING_INTERVAL, self._ping)
 
     def _schedule_connect(self, delay: float) -> None:
         if not self._connecting and not self._closed:
@@ -128,7 +149,7 @@ class RedisAffinityStore:
             self.loop.call_later(delay, lambda: self.loop.create_task(self._connect()))
 
     async def _connect(self) -> None:
-        conn = _Connection(self._lost)
+        conn = _Connection(self._lost, self.loop.time)
         try:
             async with asyncio.timeout(1.0):
                 await self.loop.create_connection(lambda: conn, self.host, self.port)

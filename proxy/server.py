@@ -16,14 +16,15 @@ from pathlib import Path
 import uvloop
 
 from proxy import admin, forwarding, metrics
+from proxy.admin_listener import AdminProtocol
 from proxy.affinity import HISTORY_FILE, Affinity
 from proxy.circuit import Circuits
 from proxy.dispatch import Dispatcher, HeaderLookup
 from proxy.master import Master, check_bindable
-from proxy.protocols import AdminProtocol, ClientProtocol, UpstreamProtocol
+from proxy.protocols import ClientProtocol, UpstreamProtocol
 from proxy.reload import POLL_INTERVAL, TableWatcher
 from proxy.resp import RedisAffinityStore
-from proxy.routing import Backend, RoutingConfigError, RoutingTable, load_table
+from proxy.routing import Backend, RoutingConfigError, RoutingTable
 from proxy.settings import ProxySettings
 from proxy.upstream import Pool
 
@@ -166,6 +167,7 @@ class Plane:
             "table": self.watcher.status(),
             "circuits": self.circuits.snapshot(),
             "affinity": self.affinity.state,
+            "affinity_failed_recalls": self.affinity.failed_recalls,
             "pool": {
                 "idle": self.pool.size(),
                 "opened": self.pool.opened,
@@ -225,12 +227,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(
-    index: int, settings: ProxySettings, routes: str, table: RoutingTable, run_dir: Path
-):
-    """A worker's life after fork: serve until SIGTERM/SIGINT, drain, return."""
-    watcher = TableWatcher(routes, table)
-    watcher.poll()  # a restarted worker picks up the file as it is now, if valid
+def run_worker(index: int, settings: ProxySettings, watcher: TableWatcher, run_dir: Path):
+    """A worker's life after fork: serve until SIGTERM/SIGINT, drain, return.
+
+    `watcher` is the master's (copied by the fork): its table may predate the file, which
+    the first poll reads if it changed since the master last looked (a restart after a
+    shift); an invalid file keeps the master's table and the error is reported.
+    """
+    watcher.poll()
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     plane = Plane(settings, watcher, index, run_dir, loop)
@@ -268,12 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = ProxySettings.from_env()
-        table = load_table(args.routes)
+        watcher = TableWatcher.load(os.path.abspath(args.routes))
         check_bindable(settings.bind, settings.admin_bind)
     except (RoutingConfigError, ValueError, OSError) as exc:
         print(f"strangler proxy: {exc}", file=sys.stderr)
         return 2
-    return Master(settings, os.path.abspath(args.routes), table, run_worker).run()
+    return Master(settings, watcher, run_worker).run()
 
 
 if __name__ == "__main__":

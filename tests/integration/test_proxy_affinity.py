@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from dataclasses import replace
 
 import pytest
 import requests
 
-from proxy.stack import StackConfig, proxy_spec
+from proxy.stack import StackConfig, proxy_spec, redis_spec
 from proxy.supervisor import free_port
 
 from .proxy_support import ADMIN_TOKEN, admin_status, echo_spec, routes_text, wait_for
@@ -79,3 +82,29 @@ def test_without_redis_the_proxy_routes_on_the_hash_and_says_degraded(tmp_path, 
     assert served_by(cfg.proxy_url, "+15557654321") == "a"
     flip_to_b(cfg, routes, backends, ttl=600)
     assert served_by(cfg.proxy_url, "+15557654321") == "b"
+
+
+def test_a_hung_redis_is_reported_degraded_and_recovers(tmp_path, supervisor):
+    """A Redis that accepts connections but never answers (stopped) is no affinity store."""
+    redis_cfg = StackConfig.on_free_ports(tmp_path / "redis")
+    redis = supervisor.start(redis_spec(redis_cfg, persist=False))
+    cfg, routes, backends = start(tmp_path, supervisor, redis_cfg.effective_redis_url, ttl=600)
+
+    def status() -> dict:
+        return admin_status(cfg.admin_url)
+
+    wait_for(lambda: status()["affinity"] == "ok", what="affinity connected")
+    assert served_by(cfg.proxy_url, "+15557654321") == "a"
+    flip_to_b(cfg, routes, backends, ttl=600)  # from now on that key needs a lookup
+
+    os.kill(redis.process.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: status()["affinity"] == "degraded", what="the hang in the status")
+        started = time.monotonic()
+        assert served_by(cfg.proxy_url, "+15557654321") == "b"  # the hash decides
+        assert time.monotonic() - started < 2.0
+        wait_for(lambda: status()["affinity_failed_recalls"] >= 1, what="the failed lookup")
+    finally:
+        os.kill(redis.process.pid, signal.SIGCONT)
+    wait_for(lambda: status()["affinity"] == "ok", what="affinity back once Redis answers")
+    assert [served_by(cfg.proxy_url, "+15557654321") for _ in range(4)] == ["a"] * 4

@@ -174,13 +174,61 @@ def test_silent_backend_is_504_json(stack):
     assert "127.0.0.1" not in resp.text
 
 
+def raw_exchange(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def head_fields(raw: bytes) -> dict[str, str]:
+    head = raw.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")[1:]
+    return {name.lower(): value for name, _, value in (line.partition(": ") for line in head)}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/_strangler/status", None, 404),
+        ("POST", "/upload", b"x" * (MAX_BODY + 1), 413),
+        ("GET", "/nowhere/x", None, 502),
+        ("GET", "/slow?seconds=3", None, 504),
+    ],
+)
+def test_the_proxys_own_answers_name_it_and_keep_the_request_id(stack, method, path, body, status):
+    headers = {"X-Request-Id": f"own-{status}"}
+    resp = requests.request(method, stack.proxy_url + path, data=body, headers=headers, timeout=10)
+    assert resp.status_code == status
+    assert resp.headers["X-Strangler-Backend"] == "proxy"
+    assert resp.headers["X-Request-Id"] == f"own-{status}"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET http://elsewhere/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"NOT HTTP AT ALL\r\n\r\n",
+    ],
+    ids=["absolute-form", "malformed"],
+)
+def test_the_proxys_400s_name_it_and_carry_a_request_id(stack, request_bytes):
+    raw = raw_exchange(stack.proxy_port, request_bytes)
+    assert raw.startswith(b"HTTP/1.1 400 ")
+    fields = head_fields(raw)
+    assert fields["x-strangler-backend"] == "proxy"
+    assert re.fullmatch(r"[0-9a-f]{32}", fields["x-request-id"])
+
+
 def test_admin_is_not_reachable_through_the_public_port(stack):
     for path in ("/_strangler/status", "/_strangler/metrics", "/_strangler/"):
         resp = requests.get(
             stack.proxy_url + path, headers={"X-Strangler-Admin-Token": ADMIN_TOKEN}, timeout=10
         )
         assert resp.status_code == 404
-        assert "generation" not in resp.text and "X-Strangler-Backend" not in resp.headers
+        assert "generation" not in resp.text
+        assert resp.headers["X-Strangler-Backend"] == "proxy"  # answered here, not forwarded
 
 
 def test_admin_needs_the_token(stack):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -106,3 +108,29 @@ def test_an_invalid_file_is_refused_whole_and_reported(stack):
     write(stack.routes, routes_text(stack.backends, percent=0))
     wait_for(lambda: all_workers_route_to(url, "a"), what="split -> a after the fix")
     wait_for(lambda: admin_status(admin)["last_reload_error"] is None, what="error cleared")
+
+
+def test_a_restarted_worker_serves_the_file_as_it_is_now(stack):
+    url, admin = stack.cfg.proxy_url, stack.cfg.admin_url
+    write(stack.routes, routes_text(stack.backends, percent=100))
+    shifted = wait_for(
+        lambda: (s := admin_status(admin))["converged"] and s["generation"] == 2 and s,
+        what="every worker on the shifted table",
+    )
+    victim, survivor = (w["pid"] for w in shifted["workers"])
+    os.kill(victim, signal.SIGKILL)
+
+    def replaced() -> dict | None:
+        try:
+            status = admin_status(admin)
+        except requests.ConnectionError:
+            return None  # a connection the dying worker had queued but never accepted
+        pids = {w["pid"] for w in status["workers"]}
+        return status if len(pids) == 2 and survivor in pids and victim not in pids else None
+
+    status = wait_for(replaced, what="the killed worker's replacement in the status")
+    assert {w["digest"] for w in status["workers"]} == {shifted["digest"][:12]}
+    assert status["converged"] and status["digest"] == shifted["digest"]
+    # fresh connections land on either worker: none of them may route on the start-up table
+    served = [backend_for(url, f"+1666{i:07d}") for i in range(40)]
+    assert served == ["b"] * 40

@@ -29,6 +29,7 @@ def snapshot(index: int, generation: int = 1, circuit: str = "closed", error=Non
         },
         "circuits": {"monolith": {"state": "closed"}, "verification": {"state": circuit}},
         "affinity": extra.get("affinity", "ok"),
+        "affinity_failed_recalls": extra.get("failed_recalls", 0),
         "metrics": recorder.snapshot(1000.0),
     }
 
@@ -62,16 +63,17 @@ def test_status_merges_workers():
     snaps = [
         snapshot(0),
         snapshot(1, generation=2, circuit="open", error="routes.yaml: x: bad", affinity="degraded"),
+        snapshot(2, failed_recalls=3),
     ]
     reply = call("/_strangler/status", snaps=snaps)
     doc = json.loads(reply.body)
     assert doc["generation"] == 2 and doc["converged"] is False
     assert doc["backends"]["verification"]["circuit"] == "open"
-    assert doc["backends"]["monolith"]["requests"] == 2
+    assert doc["backends"]["monolith"]["requests"] == 3
     assert doc["routes"][0]["split"] == {"monolith": 75, "verification": 25}
     assert doc["last_reload_error"] == "routes.yaml: x: bad"
-    assert doc["affinity"] == "degraded"
-    assert [w["pid"] for w in doc["workers"]] == [1000, 1001]
+    assert doc["affinity"] == "degraded" and doc["affinity_failed_recalls"] == 3
+    assert [w["pid"] for w in doc["workers"]] == [1000, 1001, 1002]
 
 
 def test_metrics_are_prometheus_text_over_all_workers():

@@ -17,6 +17,7 @@ class FakeStore:
         self.data: dict[str, tuple[str, int]] = {}
         self.healthy = healthy
         self.recalls = 0
+        self.failed_recalls = 0
 
     def remember(self, key: str, backend: str, ttl: int) -> None:
         self.data[key] = (backend, ttl)

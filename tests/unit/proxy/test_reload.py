@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import os
 
+import pytest
+
 from proxy.reload import TableWatcher
-from proxy.routing import load_table
+from proxy.routing import RoutingConfigError
 
 from .tables import routes_yaml
 
@@ -19,7 +22,7 @@ def write(path, text: str) -> None:
 def test_a_valid_change_is_applied_and_counted(tmp_path):
     path = tmp_path / "routes.yaml"
     write(path, routes_yaml(0))
-    watcher = TableWatcher(str(path), load_table(path))
+    watcher = TableWatcher.load(str(path))
     assert watcher.poll() is None
     write(path, routes_yaml(25))
     new = watcher.poll()
@@ -30,7 +33,7 @@ def test_a_valid_change_is_applied_and_counted(tmp_path):
 def test_an_invalid_change_is_refused_and_reported_until_fixed(tmp_path):
     path = tmp_path / "routes.yaml"
     write(path, routes_yaml(0))
-    watcher = TableWatcher(str(path), load_table(path))
+    watcher = TableWatcher.load(str(path))
     running = watcher.table
     write(path, routes_yaml(0).replace("verification: 0", "verification: 7"))
     assert watcher.poll() is None
@@ -45,7 +48,7 @@ def test_an_invalid_change_is_refused_and_reported_until_fixed(tmp_path):
 def test_the_same_bytes_rewritten_keep_the_generation(tmp_path):
     path = tmp_path / "routes.yaml"
     write(path, routes_yaml(0))
-    watcher = TableWatcher(str(path), load_table(path))
+    watcher = TableWatcher.load(str(path))
     write(path, routes_yaml(0))
     assert watcher.poll() is None and watcher.generation == 1
 
@@ -53,7 +56,39 @@ def test_the_same_bytes_rewritten_keep_the_generation(tmp_path):
 def test_a_vanished_file_keeps_the_running_table(tmp_path):
     path = tmp_path / "routes.yaml"
     write(path, routes_yaml(0))
-    watcher = TableWatcher(str(path), load_table(path))
+    watcher = TableWatcher.load(str(path))
     path.unlink()
     assert watcher.poll() is None
     assert watcher.last_error is not None and watcher.table.routes
+
+
+def test_a_copy_made_after_a_change_it_has_not_polled_for_still_sees_it(tmp_path):
+    """A restarted worker starts from the master's watcher: the file may be newer than it."""
+    path = tmp_path / "routes.yaml"
+    write(path, routes_yaml(0))
+    master = TableWatcher.load(str(path))
+    write(path, routes_yaml(100))
+    worker = copy.deepcopy(master)  # what a fork hands the new worker
+    new = worker.poll()
+    assert new is not None and dict(new.routes[0].split)["verification"] == 100
+    assert worker.generation == 2 and worker.last_error is None
+
+
+def test_a_copy_made_while_the_file_is_invalid_keeps_the_last_valid_table_and_the_error(tmp_path):
+    path = tmp_path / "routes.yaml"
+    write(path, routes_yaml(0))
+    master = TableWatcher.load(str(path))
+    write(path, routes_yaml(50))
+    master.poll()
+    write(path, routes_yaml(0).replace("verification: 0", "verification: 7"))
+    worker = copy.deepcopy(master)
+    assert worker.poll() is None
+    assert dict(worker.table.routes[0].split)["verification"] == 50
+    assert "verification" in worker.status()["last_reload_error"]
+
+
+def test_loading_an_invalid_file_raises(tmp_path):
+    path = tmp_path / "routes.yaml"
+    write(path, routes_yaml(0).replace("verification: 0", "verification: 7"))
+    with pytest.raises(RoutingConfigError, match=r"routes\.yaml"):
+        TableWatcher.load(str(path))
