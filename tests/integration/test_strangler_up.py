@@ -23,6 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 PHONE = "+15557654321"
 
 
+def banner(public_url: str) -> str:
+    return f"public URL    {public_url}"
+
+
 def descendants(pid: int) -> set[int]:
     """Every process below `pid`, from /proc (ppid links)."""
     children: dict[int, list[int]] = {}
@@ -100,8 +104,11 @@ def stack(tmp_path: Path, sink: WebhookSink) -> Iterator[tuple[subprocess.Popen,
 def test_up_serves_a_flow_on_one_url_and_stops_every_process(stack, sink, signum) -> None:
     process, env = stack
     public = env["PUBLIC_URL"]
-    wait_until(http_ready(env["ADMIN_URL"] + "/_strangler/status"), 90, "the proxy's admin")
-    wait_until(http_ready(public + "/healthz"), 30, "the monolith through the proxy")
+    log = Path(env["UP_LOG"])
+    # `up` prints its banner once every child is ready: that, not a port, is its readiness.
+    wait_until(lambda: banner(public) in log.read_text(), 90, "the banner")
+    assert http_ready(env["ADMIN_URL"] + "/_strangler/status")()
+    assert http_ready(public + "/healthz")()
     # redis, monolith (master + worker), service (master + worker), consumer, proxy + worker
     tree = descendants(process.pid)
     assert len(tree) >= 8, tree
@@ -117,7 +124,5 @@ def test_up_serves_a_flow_on_one_url_and_stops_every_process(stack, sink, signum
 
     process.send_signal(signum)
     assert process.wait(60) == 0
-    output = Path(env["UP_LOG"]).read_text()
-    assert f"public URL    {public}" in output
-    assert "every process stopped" in output
+    assert "every process stopped" in log.read_text()
     wait_until(lambda: not any(alive(pid) for pid in tree), 10, "every child to exit")
