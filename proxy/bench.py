@@ -257,7 +257,7 @@ def summarize(targets: list[Target], runs: dict[str, list[Run]], args) -> None:
             f"  {target.name:9} {rps:9.0f} {rps / direct:6.2f} "
             f"{statistics.median(r.p50_ms for r in rs):8.2f} "
             f"{statistics.median(r.p99_ms for r in rs):8.2f} "
-            f"{statistics.median(cpu) if cpu else float('nan'):11.1f}"
+            f"{f'{statistics.median(cpu):.1f}' if cpu else '-':>11}"
         )
     for target in targets:  # added latency without queueing: one connection
         if target.name == "direct":
