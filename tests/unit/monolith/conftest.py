@@ -13,23 +13,11 @@ from flask.testing import FlaskClient
 
 from monolith import create_app, settings
 from monolith.notifiers import DeliveryError, Message
+from tests.unit.fake_clock import FakeClock
 
 PHONE = "+15551234567"
 EMAIL = "ada@example.org"
 TOKEN = "internal-test-token"
-
-
-class FakeClock:
-    """Time that moves only when a test says so."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class RecordingNotifier:

@@ -116,19 +116,6 @@ class FakeStore(Store):
         self._up()
 
 
-class FakeClock:
-    """Time that moves only when the test says so."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 class SequentialCodes:
     """Predictable codes: 000001, 000002, ... (length as asked)."""
 
