@@ -37,6 +37,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     if not app.config["VERIFICATION_SECRET"]:
+        # Kept beside the hashes it protects: fine for development, not for production.
+        app.logger.warning(
+            "VERIFICATION_SECRET is not set: using a development secret stored in the database"
+        )
         app.config["VERIFICATION_SECRET"] = shared_dev_secret(app.config["DATABASE"])
     errors.register(app)
     for blueprint in (users.bp, threads.bp, posts.bp, verification.bp):

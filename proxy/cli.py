@@ -21,7 +21,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "load": ("loadtests.run", "headless locust run through the proxy, CSV/HTML reports"),
     "load-migration": (
         "loadtests.migration",
-        "shift a route 0->10->50->100->0 %% under load; fails on a broken flow",
+        "shift a route 0->10->50->100->0 % under load; fails on a broken flow",
     ),
     "load-compare": ("loadtests.compare", "benchmark: the verification flow per backend"),
 }
@@ -42,7 +42,8 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="strangler", description=__doc__)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, (module_name, help_text) in VERBS.items():
-        verb_parser = sub.add_parser(name, help=help_text, description=help_text)
+        # `help` is %-formatted by argparse, `description` is not.
+        verb_parser = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
         if name == verb:
             _import_verb_module(module_name).add_arguments(name, verb_parser)
     return parser

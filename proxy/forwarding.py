@@ -107,6 +107,9 @@ def scan_request(headers: Headers, drop: frozenset[bytes] = frozenset()) -> Requ
                 if head.strangler is None:
                     head.strangler = {}
                 head.strangler.setdefault(lower.decode("latin-1"), value.decode("latin-1"))
+            elif b"_" in lower and lower.replace(b"_", b"-").startswith(STRANGLER_PREFIX):
+                # Some servers map X_Strangler_Shadow onto X-Strangler-Shadow: drop it too.
+                continue
             elif not drop or lower not in drop:
                 kept += (name, b": ", value, b"\r\n")
             continue

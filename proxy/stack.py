@@ -49,7 +49,7 @@ class StackConfig:
             service_port=port("VERIFICATION_BIND", 8002),
             redis_port=port("STRANGLER_REDIS_BIND", 6380),
             redis_url=environ.get("REDIS_URL") or None,
-            var_dir=Path(environ.get("STRANGLER_VAR", "var")),
+            var_dir=Path(environ.get("STRANGLER_VAR") or PACKAGE_ROOT / "var"),
         )
 
     @classmethod

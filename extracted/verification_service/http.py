@@ -61,6 +61,9 @@ def create_app(
     """The service's WSGI app; `config` is a Config or env-style overrides of os.environ."""
     if not isinstance(config, Config):
         config = Config.from_env({**os.environ, **(config or {})})
+    if not config.secret:
+        # Kept in Redis beside the hashes it protects: fine for development only.
+        log.warning("VERIFICATION_SECRET is not set: using a development secret kept in Redis")
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, MAX_BODY_BYTES)

@@ -25,3 +25,10 @@ def test_unknown_verb_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["migrate-everything"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_help_texts_print_percent_signs_once(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["load-migration", "--help"])
+    out = capsys.readouterr().out
+    assert "0 % under load" in out and "%%" not in out

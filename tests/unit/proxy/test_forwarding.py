@@ -83,6 +83,18 @@ def test_client_strangler_headers_are_stripped_and_the_internal_token_added():
     assert strangler == [(b"X-Strangler-Internal-Token", b"secret")]
 
 
+@pytest.mark.parametrize(
+    "name", [b"X_Strangler_Shadow", b"x_strangler_internal_token", b"X-Strangler_Shadow"]
+)
+def test_underscore_spellings_of_strangler_headers_are_stripped_too(name: bytes) -> None:
+    # Servers that map "_" to "-" would otherwise hand a backend a client-made shadow flag.
+    out = upstream([(name, b"1"), (b"Accept", b"*/*")])
+    assert [n.lower().replace(b"_", b"-") for n, _ in out if b"strangler" in n.lower()] == [
+        b"x-strangler-internal-token"
+    ]
+    assert value(out, b"Accept") == b"*/*"
+
+
 def test_no_internal_token_configured_means_none_is_sent():
     out = upstream([(b"X-Strangler-Internal-Token", b"guess")], internal_token=None)
     assert not [n for n in names(out) if n.startswith(b"x-strangler-")]
