@@ -46,12 +46,14 @@ def test_hadolint_is_clean() -> None:
 
 
 def test_image_shape() -> None:
-    keywords = [kw for kw, _ in instructions()]
-    args = dict(instructions())
+    steps = instructions()
+    args = dict(steps)
     assert args["FROM"].startswith("python:3.11-slim")
     assert args["USER"].split(":")[0] not in ("root", "0")
-    pip_layer = next(i for i, (kw, rest) in enumerate(instructions()) if "pip install" in rest)
-    assert pip_layer < keywords.index("COPY"), "dependencies must be installed before the source"
+    pip_layer = next(i for i, (_, rest) in enumerate(steps) if "pip install" in rest)
+    source = next(i for i, (kw, rest) in enumerate(steps) if kw == "COPY" and "monolith" in rest)
+    assert pip_layer < source, "dependencies must be installed before the source"
+    assert "optional-dependencies']['backend']" in steps[pip_layer][1]
     assert exec_form("CMD") == [
         "gunicorn", "--config", "monolith/gunicorn.conf.py", "monolith:create_app()",
     ]  # fmt: skip

@@ -1,0 +1,39 @@
+"""The backend images install pyproject's `backend` extra: it covers what the backends import."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BACKEND_PACKAGES = ("monolith", "extracted", "bodylimit")
+
+
+def third_party_imports(package: str) -> set[str]:
+    found: set[str] = set()
+    for path in (REPO / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found.update(name.split(".")[0] for name in names)
+    return found - set(sys.stdlib_module_names) - set(BACKEND_PACKAGES)
+
+
+def test_the_backend_extra_covers_every_import_of_the_backends() -> None:
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["backend"]
+    declared = {
+        re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower() for requirement in extra
+    }
+    imported = set().union(*(third_party_imports(p) for p in BACKEND_PACKAGES))
+    assert imported, "the scan found no imports at all"
+    assert imported <= declared, f"imported but not in the backend extra: {imported - declared}"
+    assert "gunicorn" in declared  # the images' CMD runs it
