@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 import redis
+
+from monolith.timestamps import rfc3339
 
 DEAD_STREAM = "verification.events.dead"
 DEAD_FIELDS = ("dead_original_id", "dead_attempts", "dead_last_error", "dead_at")
@@ -15,7 +17,7 @@ DEAD_FIELDS = ("dead_original_id", "dead_attempts", "dead_last_error", "dead_at"
 
 def entry(fields: Mapping[str, str], msg_id: str, attempts: int, error: str) -> dict[str, str]:
     """The dead letter kept for an event that failed its last try: the event and why."""
-    dead_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    dead_at = rfc3339(time.time())
     return {
         **fields, "dead_original_id": msg_id, "dead_attempts": str(attempts),
         "dead_last_error": error, "dead_at": dead_at,

@@ -73,8 +73,7 @@ def create_user() -> tuple[dict[str, Any], int]:
     except sqlite3.IntegrityError as exc:
         field = "email" if "users.email" in str(exc) else "phone"
         raise ApiError(409, f"duplicate_{field}", f"a user with that {field} exists") from None
-    row = db.execute("SELECT * FROM users WHERE id = ?", (cursor.lastrowid,)).fetchone()
-    return user_json(row), 201
+    return user_json(find_user(db, cursor.lastrowid)), 201
 
 
 @bp.get("")

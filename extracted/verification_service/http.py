@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from bodylimit import ChunkedBodyLimit
 from extracted.verification_service import errors, service, validation
@@ -79,7 +79,6 @@ def create_app(
     app.add_url_rule("/healthz", view_func=healthz)
     app.register_error_handler(errors.VerificationError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(InternalServerError, _internal_error)
     app.after_request(_mark_shadow)
     return app
 
@@ -167,8 +166,3 @@ def _http_error(exc: HTTPException) -> Response:
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
-
-
-def _internal_error(exc: InternalServerError) -> Response:
-    # Flask has already logged the traceback; the client gets none of it.
-    return _error(500, "internal_error", "internal error")
