@@ -22,7 +22,7 @@ from typing import Protocol
 
 from proxy.metrics import write_snapshot
 from proxy.routing import Route, RoutingTable
-from proxy.selection import select_backend
+from proxy.selection import backend_for_bucket, bucket
 
 log = logging.getLogger("strangler.proxy")
 KEY_PREFIX = "strangler:aff:"
@@ -147,10 +147,11 @@ class Affinity:
         if not history or self.store is None:
             return False
         now = self.clock()
-        live = [(r, until) for r, until in history if until > now]
-        if len(live) != len(history):
-            self.replaced[route.name] = live
-        return any(select_backend(old, key) != chosen for old, _ in live)
+        if any(until <= now for _, until in history):
+            history = self.replaced[route.name] = [(r, u) for r, u in history if u > now]
+        # Earlier splits keep the route's name, so the key's bucket is the same for all.
+        value = bucket(route.name, key)
+        return any(backend_for_bucket(old, value) != chosen for old, _ in history)
 
     def remember(self, route: Route, key: str, backend: str) -> None:
         if self.store is not None and route.sticky is not None:

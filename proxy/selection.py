@@ -62,6 +62,8 @@ def backend_for_bucket(route: Route, value: int) -> str:
 
 def select_backend(route: Route, key: str | bytes | None, rng: Rng = random) -> str:
     """The backend for a request: by the key's bucket, or at random at the split's odds."""
+    if len(route.ranges) == 1:  # one backend takes it all (before, after or rolled back)
+        return route.ranges[0][1]
     value = rng.randrange(BUCKETS) if key is None else bucket(route.name, key)
     return backend_for_bucket(route, value)
 
