@@ -24,7 +24,7 @@ def shift_route(routes: Path, route: str, percent: int, reason: str) -> ShiftRes
 
 def old_and_new(routes: Path, route: str) -> tuple[str, str]:
     """The route's fallback (where traffic comes from) and its new backend."""
-    found = next((r for r in load_table(routes).routes if r.name == route), None)
+    found = load_table(routes).route(route)
     if found is None or found.fallback is None or found.new_backend is None:
         raise ValueError(f"{routes}: no shiftable route {route!r}")
     return found.fallback, found.new_backend

@@ -203,7 +203,7 @@ def start_all(sup: Supervisor, tmp: Path, args: argparse.Namespace) -> dict[str,
         sup.start(nginx_spec("upstream", FAST_SERVER.format(port=fast), fast, 1, tmp))
     routes = tmp / "routes.yaml"
     routes.write_text(ROUTES.format(monolith=cfg.monolith_port, service=free_port(), fast=fast))
-    proxy = sup.start(stack.proxy_spec(replace(cfg, workers=args.workers), routes), timeout=60)
+    proxy = sup.start(stack.proxy_spec(cfg, routes), timeout=60)
     threads = "/api/threads?limit=20"
     cases = {
         "GET /api/threads (gthread monolith)": [
@@ -244,7 +244,7 @@ def run_case(targets: list[Target], args: argparse.Namespace) -> dict[str, list[
     return runs
 
 
-def summarize(targets: list[Target], runs: dict[str, list[Run]], args) -> None:
+def summarize(targets: list[Target], runs: dict[str, list[Run]]) -> None:
     direct = statistics.median(r.rps for r in runs["direct"])
     print(
         f"  {'median':9} {'req/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} {'cpu us/req':>11}"
@@ -283,7 +283,7 @@ def main(verb: str, args: argparse.Namespace) -> int:
             for title, targets in cases.items():
                 print(f"\n{title}")
                 runs = run_case(targets, args)
-                summarize(targets, runs, args)
+                summarize(targets, runs)
             workers = [p for p in tree_pids(proxy_root) if p != proxy_root]
             sizes = ", ".join(f"{rss_mb(p):.1f}" for p in workers)
             print(f"\nproxy RSS per worker (MB): {sizes}; master {rss_mb(proxy_root):.1f}")

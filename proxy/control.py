@@ -258,6 +258,3 @@ def _current_user() -> str:
     with contextlib.suppress(KeyError, OSError):
         return os.environ.get("STRANGLER_USER") or getpass.getuser()
     return "unknown"
-
-
-# --- command line ---------------------------------------------------------------------------

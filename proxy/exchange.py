@@ -231,11 +231,7 @@ class Exchange(ResponseSide):
     def too_large(self) -> None:
         if self.dead:
             return
-        if self.upstream is not None:
-            conn, self.upstream = self.upstream, None
-            self.plane.active.discard(self)
-            conn.finish()
-            conn.close()
+        self._drop_upstream()
         self.keep_alive = False
         limit = self.plane.settings.max_body
         self.fail(413, "payload_too_large", f"the body is over {byte_size(limit)}")
@@ -257,8 +253,4 @@ class Exchange(ResponseSide):
     def client_lost(self) -> None:
         """The client went away: stop everything this exchange started."""
         self.dead = True
-        conn, self.upstream = self.upstream, None
-        self.plane.active.discard(self)
-        if conn is not None:
-            conn.finish()
-            conn.close()
+        self._drop_upstream()

@@ -12,13 +12,14 @@ import httptools
 
 from proxy import replies
 from proxy.exchange import Exchange
+from proxy.routing import METHODS
 
 if TYPE_CHECKING:
     from proxy.server import Plane
 
 log = logging.getLogger("strangler.proxy")
 HTTP_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
-METHOD_NAMES = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+METHOD_NAMES = {m.encode(): m for m in METHODS}
 PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
 

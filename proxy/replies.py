@@ -30,8 +30,8 @@ def byte_size(count: int) -> str:
     return f"{count} bytes"
 
 
-def response_head(status: int, reason: bytes, headers: Headers, version: bytes = b"1.1") -> bytes:
-    lines = [b"HTTP/", version, b" ", str(status).encode(), b" ", reason, b"\r\n"]
+def response_head(status: int, reason: bytes, headers: Headers) -> bytes:
+    lines = [b"HTTP/1.1 ", str(status).encode(), b" ", reason, b"\r\n"]
     for name, value in headers:
         lines += (name, b": ", value, b"\r\n")
     lines.append(b"\r\n")

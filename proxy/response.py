@@ -88,16 +88,26 @@ class ResponseSide:
         if self.resp_chunked:
             self.out.append(LAST_CHUNK)
         self.flush()
-        conn, self.upstream = self.upstream, None
-        plane = self.plane
-        plane.active.discard(self)
+        conn = self._detach()
         if conn is not None:
-            conn.finish()
             if reusable and self.request_done and not self.dead:
-                plane.pool.release(conn, plane.loop.time())
+                self.plane.pool.release(conn, self.plane.loop.time())
             else:
                 conn.close()
         self._done(self.decision.backend)
+
+    def _detach(self) -> UpstreamProtocol | None:
+        """Let go of the upstream connection (finished, no longer active); it, if any."""
+        conn, self.upstream = self.upstream, None
+        self.plane.active.discard(self)
+        if conn is not None:
+            conn.finish()
+        return conn
+
+    def _drop_upstream(self) -> None:
+        conn = self._detach()
+        if conn is not None:
+            conn.close()
 
     def flush(self) -> None:
         """Everything the backend sent so far, in one write (head and body together)."""
@@ -126,11 +136,7 @@ class ResponseSide:
         return self.method in RETRYABLE and self.body_size == 0 and self.retries < 2
 
     def timed_out(self) -> None:
-        conn, self.upstream = self.upstream, None
-        self.plane.active.discard(self)
-        if conn is not None:
-            conn.finish()
-            conn.close()
+        self._drop_upstream()
         if self.responded:
             self.client.abort()
         else:

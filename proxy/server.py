@@ -52,9 +52,8 @@ class Plane:
         self.store = RedisAffinityStore(settings.redis_url, loop) if settings.redis_url else None
         self.affinity = Affinity(self.store, history=run_dir / HISTORY_FILE)
         self.affinity.load_history(watcher.table)  # a restarted worker: flips it did not see
-        token = settings.internal_token
-        self.internal_token = token.encode() if token else None
-        self.upstream_lines = forwarding.fixed_upstream_lines("http", self.internal_token)
+        token = settings.internal_token.encode() if settings.internal_token else None
+        self.upstream_lines = forwarding.fixed_upstream_lines("http", token)
         self.active: set = set()  # exchanges waiting on a backend, watched for read timeouts
         self.clients: set[ClientProtocol] = set()
         self.tasks: set[asyncio.Task] = set()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from proxy import status
 from proxy.supervisor import ChildSpec, free_port, http_ready, python_module, redis_ready
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -165,20 +163,17 @@ def proxy_spec(cfg: StackConfig, routes_path: Path | str) -> ChildSpec:
         env["STRANGLER_WORKERS"] = str(cfg.workers)
     workers = int(env.get("STRANGLER_WORKERS") or os.environ.get("STRANGLER_WORKERS") or 0)
     token = env.get("STRANGLER_ADMIN_TOKEN") or os.environ.get("STRANGLER_ADMIN_TOKEN")
-    ready = _proxy_ready(cfg.admin_url + "/_strangler/status", token, workers or os.cpu_count())
+    ready = _proxy_ready(cfg.admin_url, token, workers or os.cpu_count())
     return ChildSpec("proxy", argv, env=env, ready=ready, url=cfg.proxy_url, cwd=str(PACKAGE_ROOT))
 
 
-def _proxy_ready(url: str, token: str | None, workers: int | None) -> Callable[[], bool]:
-    headers = {"X-Strangler-Admin-Token": token} if token else {}
-
+def _proxy_ready(admin_url: str, token: str | None, workers: int | None) -> Callable[[], bool]:
     def probe() -> bool:
-        request = urllib.request.Request(url, headers=headers)  # noqa: S310 (loopback admin)
         try:
-            with urllib.request.urlopen(request, timeout=1) as resp:  # noqa: S310
-                return len(json.loads(resp.read()).get("workers", [])) >= (workers or 1)
+            doc = status.fetch(admin_url, token, timeout=1)
         except (OSError, ValueError):
             return False
+        return len(doc.get("workers", [])) >= (workers or 1)
 
     return probe
 
@@ -186,8 +181,3 @@ def _proxy_ready(url: str, token: str | None, workers: int | None) -> Callable[[
 def gunicorn_argv(conf: Path, app: str) -> list[str]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     return [str(gunicorn), "--config", str(conf), app]
-
-
-def redis_host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 6379

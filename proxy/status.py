@@ -29,13 +29,13 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the raw status JSON")
 
 
-def fetch(admin_url: str, token: str | None) -> dict[str, Any]:
+def fetch(admin_url: str, token: str | None, timeout: float = 5) -> dict[str, Any]:
     if not admin_url.startswith(("http://", "https://")):
         raise ValueError(f"not an http URL: {admin_url!r}")
     headers = {"X-Strangler-Admin-Token": token} if token else {}
     url = admin_url.rstrip("/") + "/_strangler/status"
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http checked above)
-    with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 (the operator's URL)
+    with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 (operator's URL)
         return json.loads(resp.read())
 
 

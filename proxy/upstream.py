@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Protocol
 
 
@@ -53,17 +54,18 @@ class Pool:
         stack.append(conn)
 
     def discard(self, conn: PooledConnection) -> None:
-        stack = self.idle.get(conn.pool_key)
-        if stack and conn in stack:
-            stack.remove(conn)
+        with contextlib.suppress(KeyError, ValueError):
+            self.idle[conn.pool_key].remove(conn)
 
     def expire(self, now: float, idle_timeout: float) -> int:
         """Close connections idle longer than `idle_timeout`, before the backend does."""
         closed = 0
         for key, stack in self.idle.items():
-            keep = [c for c in stack if c.usable and now - c.idle_since < idle_timeout]
+            keep = []
             for conn in stack:
-                if conn not in keep:
+                if conn.usable and now - conn.idle_since < idle_timeout:
+                    keep.append(conn)
+                else:
                     conn.close()
                     closed += 1
             self.idle[key] = keep
