@@ -19,6 +19,7 @@ from locust import events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from loadtests.personas import ForumReader, ForumWriter, PhoneVerifier
+from loadtests.stats import within_failure_ratio
 
 __all__ = ["ForumReader", "ForumWriter", "PhoneVerifier"]
 
@@ -46,7 +47,7 @@ def _verdict(environment: Any, **kwargs: Any) -> None:
     """Exit 1 above the failure ratio, or when nothing was measured (locust's documented hook)."""
     total = environment.stats.total
     limit = environment.parsed_options.max_failure_ratio
-    ok = total.num_requests > 0 and total.fail_ratio <= limit
+    ok = within_failure_ratio(total.num_requests, total.fail_ratio, limit)
     environment.process_exit_code = 0 if ok else 1
     print(
         f"failure ratio {total.fail_ratio:.2%} of {total.num_requests} requests "

@@ -71,6 +71,11 @@ def shares(served: Iterable[str], configured: Mapping[str, float]) -> list[Share
     ]
 
 
+def within_failure_ratio(requests: int, fail_ratio: float, limit: float) -> bool:
+    """A run passes when it measured something and failed no more than `limit` of it."""
+    return requests > 0 and fail_ratio <= limit
+
+
 def rate(count: int, seconds: float) -> float:
     """Events per second; 0 for an empty interval."""
     return count / seconds if seconds > 0 else 0.0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.sink import WebhookSink
 from proxy.stack import StackConfig, redis_spec
 from proxy.supervisor import Supervisor
 
@@ -16,6 +17,13 @@ def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
     """Children started through it are stopped (whole process groups) after the test."""
     with Supervisor(log_dir=tmp_path / "logs") as sup:
         yield sup
+
+
+@pytest.fixture
+def sink() -> Iterator[WebhookSink]:
+    """The stand-in SMS/e-mail gateway, in this process: VERIFICATION_WEBHOOK_URL=sink.url."""
+    with WebhookSink() as running:
+        yield running
 
 
 @pytest.fixture

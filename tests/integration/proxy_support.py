@@ -1,11 +1,10 @@
-"""Helpers for the proxy's integration tests: echo backends, routing files, load, polling."""
+"""Helpers for the proxy's integration tests: echo backends, routing files, load."""
 
 from __future__ import annotations
 
 import json
 import os
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -69,20 +68,6 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
-    """Poll until `condition()` is truthy; its value, or AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-
-
 def admin_status(admin_url: str, token: str | None = ADMIN_TOKEN) -> dict:
     headers = {"X-Strangler-Admin-Token": token} if token else {}
     resp = requests.get(admin_url + "/_strangler/status", headers=headers, timeout=5)
@@ -90,14 +75,16 @@ def admin_status(admin_url: str, token: str | None = ADMIN_TOKEN) -> dict:
     return resp.json()
 
 
-def send(base_url: str, to: str, session: requests.Session | None = None) -> requests.Response:
-    http = session or requests
-    return http.post(
-        base_url + "/api/verification/send",
+def served_by(url: str, to: str, timeout: float = 10) -> str:
+    """Which backend answered a keyed send (the echo backends answer 200), on a new connection."""
+    resp = requests.post(
+        url + "/api/verification/send",
         data=json.dumps({"to": to, "channel": "sms"}),
-        headers={"Content-Type": "application/json"},
-        timeout=10,
+        headers={"Content-Type": "application/json", "Connection": "close"},
+        timeout=timeout,
     )
+    assert resp.status_code == 200
+    return resp.headers["X-Strangler-Backend"]
 
 
 class Load:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from monolith import db
 from monolith.events import DEAD_STREAM, FAILURES, GROUP, STREAM, apply_event
 from proxy.stack import PACKAGE_ROOT, StackConfig, consumer_spec
 from proxy.supervisor import Child, ChildSpec, Supervisor
+from tests.integration.polling import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.live]
 
@@ -26,13 +25,6 @@ CONSUMER = "consumer-under-test"
 def event(to: str = PHONE, channel: str = "sms") -> dict[str, str]:
     return {"type": "verification.approved", "id": "VE" + "1" * 32, "to": to,
             "channel": channel, "approved_at": "2024-01-01T00:00:00Z"}  # fmt: skip
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture

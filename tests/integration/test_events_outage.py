@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,11 @@ from monolith import db
 from monolith.events import STREAM
 from proxy.stack import StackConfig, consumer_spec, redis_spec
 from proxy.supervisor import Supervisor
+from tests.integration.polling import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.live, pytest.mark.slow]
 
 PHONE = "+15551234567"
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -16,17 +14,12 @@ from proxy.sink import WebhookSink
 from proxy.stack import StackConfig, monolith_spec
 from proxy.supervisor import Supervisor
 from tests.integration.chunked_bodies import assert_chunked_limit_holds
+from tests.integration.polling import in_parallel
 
 pytestmark = pytest.mark.live
 
 PHONE = "+15551234567"
 TIMEOUT = 30
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    with WebhookSink() as running:
-        yield running
 
 
 @pytest.fixture
@@ -77,15 +70,10 @@ def test_code_sent_through_one_worker_is_checked_through_the_other(
     assert shown["phone_verified"] is True
 
 
-def parallel(count: int, call) -> list[requests.Response]:
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(lambda _: call(), range(count)))
-
-
 def test_thirty_parallel_wrong_checks_count_at_most_five(base_url: str, sink: WebhookSink) -> None:
     post(base_url, "send", {"to": PHONE, "channel": "sms"})
     wrong = "000000" if sink.latest_code(PHONE) != "000000" else "111111"
-    responses = parallel(30, lambda: post(base_url, "check", {"to": PHONE, "code": wrong}))
+    responses = in_parallel(30, lambda: post(base_url, "check", {"to": PHONE, "code": wrong}))
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {200: 5, 429: 1, 404: 24}
     remaining = sorted(r.json()["attempts_remaining"] for r in responses if r.status_code == 200)
@@ -97,13 +85,13 @@ def test_twenty_parallel_right_checks_approve_exactly_once(
 ) -> None:
     post(base_url, "send", {"to": PHONE, "channel": "sms"})
     body = {"to": PHONE, "code": sink.latest_code(PHONE)}
-    responses = parallel(20, lambda: post(base_url, "check", body))
+    responses = in_parallel(20, lambda: post(base_url, "check", body))
     assert Counter(r.status_code for r in responses) == {200: 1, 404: 19}
     assert [r.json()["status"] for r in responses if r.status_code == 200] == ["approved"]
 
 
 def test_two_parallel_sends_leave_one_valid_code(base_url: str, sink: WebhookSink) -> None:
-    responses = parallel(2, lambda: post(base_url, "send", {"to": PHONE, "channel": "sms"}))
+    responses = in_parallel(2, lambda: post(base_url, "send", {"to": PHONE, "channel": "sms"}))
     assert [r.status_code for r in responses] == [201, 201]
     codes = [m["code"] for m in sink.log.messages(PHONE)]
     assert len(codes) == 2
@@ -116,7 +104,7 @@ def test_two_parallel_sends_leave_one_valid_code(base_url: str, sink: WebhookSin
 def test_rate_limit_is_shared_by_the_workers(base_url: str) -> None:
     statuses = Counter(
         r.status_code
-        for r in parallel(8, lambda: post(base_url, "send", {"to": PHONE, "channel": "sms"}))
+        for r in in_parallel(8, lambda: post(base_url, "send", {"to": PHONE, "channel": "sms"}))
     )
     assert statuses == {201: 5, 429: 3}
 

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from dataclasses import replace
 
 import pytest
-import requests
 
 from proxy.stack import StackConfig, proxy_spec, redis_spec
 from proxy.supervisor import free_port
+from tests.integration.polling import wait_for
 
-from .proxy_support import ADMIN_TOKEN, admin_status, echo_spec, routes_text, wait_for
+from .proxy_support import ADMIN_TOKEN, admin_status, echo_spec, routes_text, served_by
 from .proxy_support import write_atomically as write
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
-
-
-def served_by(url: str, to: str, timeout: float = 10) -> str:
-    resp = requests.post(
-        url + "/api/verification/send",
-        data=json.dumps({"to": to, "channel": "sms"}),
-        headers={"Content-Type": "application/json", "Connection": "close"},
-        timeout=timeout,
-    )
-    assert resp.status_code == 200
-    return resp.headers["X-Strangler-Backend"]
 
 
 def start(tmp_path, supervisor, redis_url: str, ttl: int):

@@ -12,8 +12,9 @@ import requests
 
 from proxy.stack import StackConfig, proxy_spec
 from proxy.supervisor import free_port
+from tests.integration.polling import wait_for
 
-from .proxy_support import ADMIN_TOKEN, admin_status, echo_spec, routes_text, wait_for
+from .proxy_support import ADMIN_TOKEN, admin_status, echo_spec, routes_text
 from .proxy_support import write_atomically as write
 
 pytestmark = pytest.mark.live

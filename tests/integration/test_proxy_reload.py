@@ -14,8 +14,9 @@ import requests
 
 from proxy.stack import StackConfig, proxy_spec
 from proxy.supervisor import Supervisor, free_port
+from tests.integration.polling import wait_for
 
-from .proxy_support import ADMIN_TOKEN, Load, admin_status, echo_spec, routes_text, wait_for
+from .proxy_support import ADMIN_TOKEN, Load, admin_status, echo_spec, routes_text, served_by
 from .proxy_support import write_atomically as write
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -45,20 +46,9 @@ def stack(tmp_path: Path, supervisor: Supervisor) -> Iterator[Stack]:
     yield Stack(cfg, routes, backends)
 
 
-def backend_for(url: str, to: str) -> str:
-    resp = requests.post(
-        url + "/api/verification/send",
-        data=json.dumps({"to": to}),
-        headers={"Content-Type": "application/json", "Connection": "close"},
-        timeout=10,
-    )
-    assert resp.status_code == 200
-    return resp.headers["X-Strangler-Backend"]
-
-
 def all_workers_route_to(url: str, backend: str, samples: int = 8) -> bool:
     """Fresh connections land on workers at random: several agreeing answers cover both."""
-    return all(backend_for(url, f"+1555{i:07d}") == backend for i in range(samples))
+    return all(served_by(url, f"+1555{i:07d}") == backend for i in range(samples))
 
 
 def test_twenty_changes_under_load_drop_no_request(stack):
@@ -132,5 +122,5 @@ def test_a_restarted_worker_serves_the_file_as_it_is_now(stack):
     assert {w["digest"] for w in status["workers"]} == {shifted["digest"][:12]}
     assert status["converged"] and status["digest"] == shifted["digest"]
     # fresh connections land on either worker: none of them may route on the start-up table
-    served = [backend_for(url, f"+1666{i:07d}") for i in range(40)]
+    served = [served_by(url, f"+1666{i:07d}") for i in range(40)]
     assert served == ["b"] * 40

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from proxy.sink import WebhookSink
 from proxy.stack import StackConfig, service_spec
 from proxy.supervisor import Child, Supervisor
 from tests.integration.chunked_bodies import assert_chunked_limit_holds
+from tests.integration.polling import in_parallel
 
 pytestmark = [pytest.mark.redis, pytest.mark.live]
 
@@ -58,18 +57,6 @@ def live(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def service(live: Live, redis_url: str) -> Live:
     live.sink.log.clear()
     return live
-
-
-def in_parallel(count: int, call: Callable[[], requests.Response]) -> list[requests.Response]:
-    """`count` calls released together by a barrier, so they really race."""
-    barrier = threading.Barrier(count)
-
-    def run() -> requests.Response:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(lambda _: run(), range(count)))
 
 
 def test_send_check_and_the_approval_event(service: Live, redis_url: str):

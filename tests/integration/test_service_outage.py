@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +13,8 @@ import requests
 
 from proxy.sink import WebhookSink
 from proxy.stack import StackConfig, redis_spec, service_spec
-from proxy.supervisor import Child, Supervisor
+from proxy.supervisor import Child, Supervisor, http_ready
+from tests.integration.polling import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.live, pytest.mark.slow]
 
@@ -24,12 +24,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.live, pytest.mark.slow]
 UNAVAILABLE_WITHIN = 2.0
 CLIENT_TIMEOUT = 5.0
 PHONE = "+15551239999"
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    with WebhookSink() as sink:
-        yield sink
 
 
 @pytest.fixture
@@ -61,15 +55,7 @@ def assert_unavailable_fast(url: str) -> None:
 
 
 def wait_healthy(url: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if requests.get(url + "/healthz", timeout=CLIENT_TIMEOUT).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        assert time.monotonic() < deadline, "the service did not recover"
-        time.sleep(0.1)
+    wait_for(http_ready(url + "/healthz"), "the service to recover", timeout=timeout)
 
 
 def test_redis_stopped_gives_503_and_the_service_recovers_without_restart(

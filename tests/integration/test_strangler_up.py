@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import requests
 
 from proxy.sink import WebhookSink
 from proxy.supervisor import free_port, http_ready
+from tests.integration.polling import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
@@ -55,20 +55,6 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    with WebhookSink() as running:
-        yield running
-
-
 @pytest.fixture
 def stack(tmp_path: Path, sink: WebhookSink) -> Iterator[tuple[subprocess.Popen, dict[str, str]]]:
     ports = {name: free_port() for name in ("proxy", "admin", "monolith", "service", "redis")}
@@ -106,7 +92,7 @@ def test_up_serves_a_flow_on_one_url_and_stops_every_process(stack, sink, signum
     public = env["PUBLIC_URL"]
     log = Path(env["UP_LOG"])
     # `up` prints its banner once every child is ready: that, not a port, is its readiness.
-    wait_until(lambda: banner(public) in log.read_text(), 90, "the banner")
+    wait_for(lambda: banner(public) in log.read_text(), "the banner", timeout=90)
     assert http_ready(env["ADMIN_URL"] + "/_strangler/status")()
     assert http_ready(public + "/healthz")()
     # redis, monolith (master + worker), service (master + worker), consumer, proxy + worker
@@ -125,4 +111,4 @@ def test_up_serves_a_flow_on_one_url_and_stops_every_process(stack, sink, signum
     process.send_signal(signum)
     assert process.wait(60) == 0
     assert "every process stopped" in log.read_text()
-    wait_until(lambda: not any(alive(pid) for pid in tree), 10, "every child to exit")
+    wait_for(lambda: not any(alive(pid) for pid in tree), "every child to exit")

@@ -13,6 +13,7 @@ from loadtests.stats import (
     percentile,
     ratio,
     shares,
+    within_failure_ratio,
 )
 
 
@@ -120,3 +121,18 @@ def test_format_table_aligns_columns_and_shows_missing_figures_as_a_dash() -> No
         "a         1  2.3",
         "longer  100    -",
     ]
+
+
+@pytest.mark.parametrize(
+    ("requests", "fail_ratio", "limit", "passes"),
+    [
+        (100, 0.0, 0.01, True),
+        (100, 0.01, 0.01, True),
+        (100, 0.05, 0.01, False),
+        (0, 0.0, 0.01, False),  # nothing measured is no pass
+    ],
+)
+def test_the_failure_ratio_verdict(
+    requests: int, fail_ratio: float, limit: float, passes: bool
+) -> None:
+    assert within_failure_ratio(requests, fail_ratio, limit) is passes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,12 +13,6 @@ from proxy.supervisor import free_port
 from tests.unit.monolith.conftest import PHONE
 
 MESSAGE = Message("VE" + "0" * 32, PHONE, "sms", "123456")
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    with WebhookSink() as running:
-        yield running
 
 
 def test_webhook_posts_the_gateway_payload(sink: WebhookSink) -> None:

@@ -6,6 +6,7 @@ import asyncio
 
 from proxy.affinity import Affinity, store_key
 from proxy.selection import select_backend
+from tests.unit.fake_clock import FakeClock
 
 from .tables import table
 
@@ -16,24 +17,14 @@ class FakeStore:
     def __init__(self, healthy: bool = True) -> None:
         self.data: dict[str, tuple[str, int]] = {}
         self.healthy = healthy
-        self.recalls = 0
         self.failed_recalls = 0
 
     def remember(self, key: str, backend: str, ttl: int) -> None:
         self.data[key] = (backend, ttl)
 
     async def recall(self, key: str) -> str | None:
-        self.recalls += 1
         entry = self.data.get(key)
         return entry[0] if entry else None
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def keys_moved(old, new, count=2000):
@@ -45,7 +36,7 @@ def keys_moved(old, new, count=2000):
 
 
 def test_no_flip_no_lookup():
-    affinity = Affinity(FakeStore(), Clock())
+    affinity = Affinity(FakeStore(), FakeClock(now=0.0))
     route = table(50).routes[0]
     assert not any(
         affinity.needs_recall(route, k, select_backend(route, k)) for k in ("a", "b", "c", "d")
@@ -53,7 +44,7 @@ def test_no_flip_no_lookup():
 
 
 def test_after_a_flip_only_moved_keys_are_looked_up_within_the_ttl():
-    clock = Clock()
+    clock = FakeClock(now=0.0)
     affinity = Affinity(FakeStore(), clock)
     before, after = table(0, ttl=600), table(50, ttl=600)
     affinity.table_changed(before, after)
@@ -68,7 +59,7 @@ def test_after_a_flip_only_moved_keys_are_looked_up_within_the_ttl():
 
 
 def test_every_split_within_the_ttl_counts():
-    clock = Clock()
+    clock = FakeClock(now=0.0)
     affinity = Affinity(FakeStore(), clock)
     t0, t25, t100 = table(0), table(25), table(100)
     affinity.table_changed(t0, t25)
@@ -80,7 +71,7 @@ def test_every_split_within_the_ttl_counts():
 
 
 def test_a_reload_that_does_not_change_the_split_is_not_a_flip():
-    affinity = Affinity(FakeStore(), Clock())
+    affinity = Affinity(FakeStore(), FakeClock(now=0.0))
     affinity.table_changed(table(50, ttl=600), table(50, ttl=300))
     route = table(50).routes[0]
     assert not affinity.needs_recall(route, "k", select_backend(route, "k"))
@@ -108,7 +99,7 @@ def test_state_reports_degradation_and_absence():
 
 def test_a_worker_started_after_a_flip_takes_over_the_earlier_split(tmp_path):
     history = tmp_path / "split-history.json"
-    clock = Clock()
+    clock = FakeClock(now=0.0)
     before, after = table(0, ttl=600), table(50, ttl=600)
     running = Affinity(FakeStore(), clock, history=history)
     running.table_changed(before, after)
@@ -135,7 +126,7 @@ def test_a_missing_or_damaged_history_means_no_earlier_split(tmp_path):
         path = tmp_path / "split-history.json"
         if text is not None:
             path.write_text(text)
-        affinity = Affinity(FakeStore(), Clock(), history=path)
+        affinity = Affinity(FakeStore(), FakeClock(now=0.0), history=path)
         affinity.load_history(table(50))
         assert not affinity.needs_recall(route, key, "verification")
         assert not affinity.needs_recall(route, key, "monolith")

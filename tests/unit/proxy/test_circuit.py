@@ -5,19 +5,12 @@ from __future__ import annotations
 import pytest
 
 from proxy.circuit import Circuit, Circuits, State
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.fake_clock import FakeClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(now=100.0)
 
 
 def test_consecutive_failures_open_the_circuit(clock):
