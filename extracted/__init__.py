@@ -1,0 +1,1 @@
+"""Services extracted from the monolith (`strangler.extracted`); imports nothing of the toolkit."""

@@ -1,1 +1,3 @@
-"""Load tests: locust personas, migration under load, and the backend comparison benchmark."""
+"""Load tests (`strangler.loadtests`): locust personas, the migration under load and the backend
+comparison benchmark. Part of the toolkit: imports the routing model, `strangler.control` and
+`strangler.stack`."""

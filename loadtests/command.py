@@ -1,4 +1,4 @@
-"""Run a load-test module as `python -m loadtests.X`, with the interface of a `strangler` verb."""
+"""Run a load-test module as `python -m strangler.loadtests.X`, like a `strangler` verb."""
 
 from __future__ import annotations
 

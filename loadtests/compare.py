@@ -1,4 +1,4 @@
-"""`python -m loadtests.compare`: the verification flow against each backend, side by side.
+"""`strangler load-compare`: the verification flow against each backend, side by side.
 
 A benchmark, not a test. Starts the whole stack on free ports and, in alternating rounds,
 runs --users threads of send → check flows against the monolith directly, the service
@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.command import DEFAULT_HELP, run_module
-from loadtests.flows import Flow, FlowLoad
-from loadtests.shifting import shift_and_wait
-from loadtests.stack_runner import RunningStack, running_stack
-from loadtests.stats import LatencySummary, format_table, rate, ratio
+from strangler.loadtests.command import DEFAULT_HELP, run_module
+from strangler.loadtests.flows import Flow, FlowLoad
+from strangler.loadtests.shifting import shift_and_wait
+from strangler.loadtests.stats import LatencySummary, format_table, rate, ratio
+from strangler.stack.running import RunningStack, running_stack
 
 
 @dataclass(frozen=True)

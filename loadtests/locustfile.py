@@ -1,7 +1,7 @@
 """Locust entry point: the forum and verification personas, acting through the one public URL.
 
-Run it with `python -m loadtests.run` (starts a stack and a webhook sink, writes reports), or by
-hand against a running stack whose backends deliver codes to a sink:
+Run it with `strangler load` (starts a stack and a webhook sink, writes reports), or by hand
+against a running stack whose backends deliver codes to a sink:
 
     locust --config loadtests/locust.conf --host http://127.0.0.1:8000 \
            --sink-url http://127.0.0.1:8025
@@ -18,8 +18,8 @@ import requests
 from locust import events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-from loadtests.personas import ForumReader, ForumWriter, PhoneVerifier
-from loadtests.stats import within_failure_ratio
+from strangler.loadtests.personas import ForumReader, ForumWriter, PhoneVerifier
+from strangler.loadtests.stats import within_failure_ratio
 
 __all__ = ["ForumReader", "ForumWriter", "PhoneVerifier"]
 
@@ -32,7 +32,7 @@ def _add_arguments(parser: Any) -> None:
         "--sink-url",
         default=os.environ.get("LOADTEST_SINK_URL", ""),
         help="base URL of the webhook sink both backends deliver codes to "
-        "(python -m proxy.sink); default $LOADTEST_SINK_URL",
+        "(python -m strangler.stack.sink); default $LOADTEST_SINK_URL",
     )
     parser.add_argument(
         "--max-failure-ratio",

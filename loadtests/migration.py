@@ -1,4 +1,4 @@
-"""`python -m loadtests.migration`: shift a route 0 → 10 → 50 → 100 → 0 % under steady load.
+"""`strangler load-migration`: shift a route 0 → 10 → 50 → 100 → 0 % under steady load.
 
 Starts the whole stack on free ports, runs --users threads of real verification flows (send,
 read the code from the webhook sink, check) through the proxy, and at every --step-seconds
@@ -17,17 +17,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.command import DEFAULT_HELP, run_module
-from loadtests.flows import Flow, FlowLoad
-from loadtests.migration_report import (
+from strangler.loadtests.command import DEFAULT_HELP, run_module
+from strangler.loadtests.flows import Flow, FlowLoad
+from strangler.loadtests.migration_report import (
     StepFigures,
     StepWindow,
     migration_figures,
     passed,
     render,
 )
-from loadtests.shifting import old_and_new, shift_and_wait
-from loadtests.stack_runner import RunningStack, running_stack
+from strangler.loadtests.shifting import old_and_new, shift_and_wait
+from strangler.stack.running import RunningStack, running_stack
 
 DEFAULT_STEPS = "0,10,50,100,0"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadtests.flows import Flow
-from loadtests.stats import LatencySummary, Share, format_table, shares
+from strangler.loadtests.flows import Flow
+from strangler.loadtests.stats import LatencySummary, Share, format_table, shares
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Any
 from locust import HttpUser, between, task
 from locust.exception import StopUser
 
-from loadtests.flows import PhoneNumbers, wait_for_code
-from proxy.sink import fetch_latest_code
+from strangler.loadtests.flows import PhoneNumbers, wait_for_code
+from strangler.stack.sink import fetch_latest_code
 
 VERIFIED_WITHIN = 5.0  # seconds: the service reaches the monolith through events (< 1 s expected)
 _numbers = PhoneNumbers()

@@ -1,14 +1,13 @@
-"""`python -m loadtests.run`: a headless locust run with CSV and HTML reports and a verdict.
+"""`strangler load`: a headless locust run with CSV and HTML reports and a verdict.
 
 Starts the stack on free ports (or uses --host), runs the personas of loadtests/locustfile.py
-for --run-time with --users, writes `loadtests/reports/<stamp>_*.csv` and `<stamp>.html`,
+for --run-time with --users, writes `var/load-reports/<stamp>_*.csv` and `<stamp>.html`,
 and exits 1 when the failure ratio is above --max-failure-ratio.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -16,14 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadtests.command import DEFAULT_HELP, run_module
-from loadtests.shifting import shift_and_wait
-from loadtests.stack_runner import running_stack
-from loadtests.stats import locust_totals
-from proxy.stack import PACKAGE_ROOT
+from strangler.control import project
+from strangler.loadtests.command import DEFAULT_HELP, run_module
+from strangler.loadtests.shifting import shift_and_wait
+from strangler.loadtests.stats import locust_totals
+from strangler.stack.running import running_stack
 
 LOADTESTS = Path(__file__).resolve().parent
-REPORTS = LOADTESTS / "reports"
 CONF = LOADTESTS / "locust.conf"
 ROUTE = "verification"
 FORUM_ONLY = ["ForumReader", "ForumWriter"]  # what runs when no sink can read the codes
@@ -52,7 +50,10 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         "--max-failure-ratio", type=float, default=0.01, help="fail above it" + DEFAULT_HELP
     )
     parser.add_argument(
-        "--reports", type=Path, default=REPORTS, help="report folder" + DEFAULT_HELP
+        "--reports",
+        type=Path,
+        default=None,
+        help="report folder (default: load-reports in the project's var/)",
     )
     parser.add_argument(
         "--no-proxy", action="store_true", help="start the monolith alone and load it directly"
@@ -80,14 +81,14 @@ def locust_argv(args: argparse.Namespace, host: str, sink_url: str | None, prefi
 
 def run_locust(args: argparse.Namespace, host: str, sink_url: str | None) -> int:
     """Run locust to the end; its exit status is the verdict (see locustfile._verdict)."""
-    args.reports.mkdir(parents=True, exist_ok=True)
-    prefix = args.reports / time.strftime("%Y%m%d-%H%M%S")
-    env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
+    reports = args.reports or project.load().var / "load-reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    prefix = reports / time.strftime("%Y%m%d-%H%M%S")
     limit = parse_duration(args.run_time) + 60  # spawn, stop-timeout, reports
     print(f"loadtests.run: {args.users} users for {args.run_time} against {host}", flush=True)
     proc = subprocess.run(
         locust_argv(args, host, sink_url, prefix),
-        cwd=PACKAGE_ROOT, env=env, timeout=limit, check=False,
+        timeout=limit, check=False,
     )  # fmt: skip
     stats_csv = Path(f"{prefix}_stats.csv")
     if stats_csv.exists():

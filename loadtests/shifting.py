@@ -7,9 +7,9 @@ import os
 import time
 from pathlib import Path
 
-from proxy import status
-from proxy.control import ShiftResult, shift
-from proxy.routing import load_table
+from strangler.control import status
+from strangler.control.shift import ShiftResult, shift
+from strangler.routing.table import load_table
 
 APPLY_TIMEOUT = 5.0  # seconds; DESIGN.md promises a changed table is live within 1 s
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from bodylimit import ChunkedBodyLimit
-from monolith import db, errors, posts, settings, threads, users, verification
-from monolith.codes import generate_code
-from monolith.inputs import ApiError
-from monolith.notifiers import notifier_for
+from strangler.bodylimit import ChunkedBodyLimit
+from strangler.monolith import db, errors, posts, settings, threads, users, verification
+from strangler.monolith.codes import generate_code
+from strangler.monolith.inputs import ApiError
+from strangler.monolith.notifiers import notifier_for
 
 MAX_CONTENT_LENGTH = 1024 * 1024
 

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from monolith.inputs import bad_request, is_phone, normalise_email, require
+from strangler.monolith.inputs import bad_request, is_phone, normalise_email, require
 
 CHANNELS = ("sms", "email")
 CODE_PATTERN_MAX = 10

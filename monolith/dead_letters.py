@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import redis
 
-from monolith.timestamps import rfc3339
+from strangler.monolith.timestamps import rfc3339
 
 DEAD_STREAM = "verification.events.dead"
 DEAD_FIELDS = ("dead_original_id", "dead_attempts", "dead_last_error", "dead_at")

@@ -7,7 +7,7 @@ import sqlite3
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from monolith.inputs import ApiError
+from strangler.monolith.inputs import ApiError
 
 # werkzeug's names for the statuses the contract gives machine codes of its own.
 HTTP_CODES = {

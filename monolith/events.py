@@ -16,9 +16,9 @@ from pathlib import Path
 
 import redis
 
-from monolith import db, users
-from monolith.codes import mask
-from monolith.dead_letters import DEAD_STREAM, entry, list_command, replay_command
+from strangler.monolith import db, users
+from strangler.monolith.codes import mask
+from strangler.monolith.dead_letters import DEAD_STREAM, entry, list_command, replay_command
 
 log = logging.getLogger("monolith.events")
 

@@ -8,7 +8,7 @@ from typing import Protocol, TextIO
 
 import requests
 
-from monolith.codes import mask
+from strangler.monolith.codes import mask
 
 WEBHOOK_TIMEOUT = 5.0
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
-from monolith.db import get_db
-from monolith.inputs import id_field, page, parse_json_object, text_field
-from monolith.threads import find_thread, require_author
-from monolith.timestamps import rfc3339
+from strangler.monolith.db import get_db
+from strangler.monolith.inputs import id_field, page, parse_json_object, text_field
+from strangler.monolith.threads import find_thread, require_author
+from strangler.monolith.timestamps import rfc3339
 
 bp = Blueprint("posts", __name__, url_prefix="/api/threads/<int:thread_id>/posts")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monolith.db import database_path
+from strangler.monolith.db import database_path
 
 # name: (default, lowest, highest); the bounds keep ASVS's floor (≥ 6 digits, ≤ 10 minutes).
 BOUNDED_INTS: dict[str, tuple[int, int, int]] = {

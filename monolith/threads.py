@@ -7,10 +7,17 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
-from monolith.db import get_db
-from monolith.inputs import MAX_ID, ApiError, id_field, page, parse_json_object, text_field
-from monolith.timestamps import rfc3339
-from monolith.users import find_user
+from strangler.monolith.db import get_db
+from strangler.monolith.inputs import (
+    MAX_ID,
+    ApiError,
+    id_field,
+    page,
+    parse_json_object,
+    text_field,
+)
+from strangler.monolith.timestamps import rfc3339
+from strangler.monolith.users import find_user
 
 bp = Blueprint("threads", __name__, url_prefix="/api/threads")
 

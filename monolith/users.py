@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
-from monolith.db import get_db
-from monolith.inputs import (
+from strangler.monolith.db import get_db
+from strangler.monolith.inputs import (
     MAX_ID,
     ApiError,
     optional_email,
@@ -17,7 +17,7 @@ from monolith.inputs import (
     parse_json_object,
     text_field,
 )
-from monolith.timestamps import rfc3339
+from strangler.monolith.timestamps import rfc3339
 
 bp = Blueprint("users", __name__, url_prefix="/api/users")
 

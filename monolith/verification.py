@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from monolith.codes import (
+from strangler.monolith.codes import (
     body_fingerprint,
     mask,
     new_verification_id,
@@ -17,11 +17,11 @@ from monolith.codes import (
     parse_idempotency_key,
     parse_send,
 )
-from monolith.db import get_db
-from monolith.errors import error_response
-from monolith.inputs import ApiError, parse_json_object
-from monolith.notifiers import DeliveryError, Message
-from monolith.verifications import (
+from strangler.monolith.db import get_db
+from strangler.monolith.errors import error_response
+from strangler.monolith.inputs import ApiError, parse_json_object
+from strangler.monolith.notifiers import DeliveryError, Message
+from strangler.monolith.verifications import (
     AttemptsExhausted,
     IdempotencyClaim,
     IdempotencyKeyBusy,

@@ -12,9 +12,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from monolith.codes import code_hash, code_matches
-from monolith.db import transaction
-from monolith.users import apply_verified
+from strangler.monolith.codes import code_hash, code_matches
+from strangler.monolith.db import transaction
+from strangler.monolith.users import apply_verified
 
 IDEMPOTENCY_TTL = 24 * 3600
 # A reserved key whose owner never finished (a worker died mid-request) is given up after this.

@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from proxy import metrics
-from proxy.dispatch import HeaderLookup, bearer_token, token_matches
-from proxy.routing import RoutingTable
+from strangler.proxy import metrics
+from strangler.routing.dispatch import HeaderLookup, bearer_token, token_matches
+from strangler.routing.records import RoutingTable
 
 PREFIX = "/_strangler/"
 STALE_AFTER = 5.0  # seconds without a snapshot: the worker is shown as stale

@@ -1,11 +1,12 @@
-"""The asyncio protocol of a worker's admin listener: small GETs answered by `proxy.admin`."""
+"""The asyncio protocol of a worker's admin listener: small GETs answered by `admin`."""
 
 from __future__ import annotations
 
 import asyncio
 
-from proxy import forwarding, replies
-from proxy.protocols import HTTP_ERRORS, RequestReader
+from strangler.proxy import forwarding, own_responses
+from strangler.proxy.client_connection import RequestReader
+from strangler.proxy.upstream_connection import HTTP_ERRORS
 
 
 class AdminProtocol(RequestReader):
@@ -16,7 +17,7 @@ class AdminProtocol(RequestReader):
             self.parser.feed_data(data)
         except HTTP_ERRORS:
             self.transport.write(
-                replies.error_response(400, "bad_request", "malformed HTTP", close=True)
+                own_responses.error_response(400, "bad_request", "malformed HTTP", close=True)
             )
             self.transport.close()
 
@@ -39,7 +40,7 @@ class AdminProtocol(RequestReader):
         given = forwarding.header_value(self.headers, b"x-request-id")
         request_id = forwarding.request_id_of(given)
         transport.write(
-            replies.own_response(
+            own_responses.own_response(
                 reply.status,
                 reply.content_type.encode(),
                 reply.body,

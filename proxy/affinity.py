@@ -20,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from proxy.metrics import write_snapshot
-from proxy.routing import Route, RoutingTable
-from proxy.selection import backend_for_bucket, bucket
+from strangler.proxy.metrics import write_snapshot
+from strangler.routing.placement import backend_for_bucket, bucket
+from strangler.routing.records import Route, RoutingTable
 
 log = logging.getLogger("strangler.proxy")
 KEY_PREFIX = "strangler:aff:"

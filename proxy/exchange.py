@@ -1,13 +1,13 @@
 """One request's journey through a worker: choose a backend, connect, send the request.
 
-The answer's way back is `proxy.response.ResponseSide`, which `Exchange` extends.
+The answer's way back is `upstream_response.ResponseSide`, which `Exchange` extends.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proxy.forwarding import (
+from strangler.proxy.forwarding import (
     LAST_CHUNK,
     chunk,
     header_value,
@@ -16,13 +16,13 @@ from proxy.forwarding import (
     scan_request,
     upstream_head,
 )
-from proxy.replies import byte_size, error_response
-from proxy.response import CHUNKED, ResponseSide
+from strangler.proxy.own_responses import byte_size, error_response
+from strangler.proxy.upstream_connection import UpstreamProtocol, open_upstream
+from strangler.proxy.upstream_response import CHUNKED, ClientSide, ResponseSide
 
 if TYPE_CHECKING:
-    from proxy.dispatch import Decision
-    from proxy.protocols import ClientProtocol, UpstreamProtocol
-    from proxy.server import Plane
+    from strangler.proxy.plane import Plane
+    from strangler.routing.dispatch import Decision
 
 BUFFER_LIMIT = 256 * 1024  # body bytes held while connecting before the client is paused
 PROXY_LABEL = "(proxy)"  # metrics label of answers no backend was chosen for
@@ -40,7 +40,7 @@ class Exchange(ResponseSide):
     )  # fmt: skip
 
     def __init__(
-        self, client: ClientProtocol, method: str, target: bytes, headers: list, keep_alive: bool
+        self, client: ClientSide, method: str, target: bytes, headers: list, keep_alive: bool
     ) -> None:
         self.client = client
         self.plane: Plane = client.plane
@@ -130,7 +130,9 @@ class Exchange(ResponseSide):
     async def _open(self, backend) -> None:
         plane = self.plane
         try:
-            conn = await plane.open_connection(backend)
+            conn = await open_upstream(
+                plane.loop, plane.pool, backend, plane.settings.connect_timeout
+            )
         except (OSError, TimeoutError):
             plane.connect_failed(backend.name)
             if not self.dead:

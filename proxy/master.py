@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from proxy.reload import TableWatcher
-from proxy.settings import ProxySettings
+from strangler.proxy.reload import TableWatcher
+from strangler.proxy.settings import ProxySettings
 
 log = logging.getLogger("strangler.proxy")
 STOP_TIMEOUT = 15.0

@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proxy.routing import RoutingConfigError, RoutingTable, load_table
+from strangler.routing.records import RoutingConfigError, RoutingTable
+from strangler.routing.table import load_table
 
 POLL_INTERVAL = 0.2  # seconds between stat() calls: a change is live well within 1 s
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from proxy.sink import WebhookSink
-from proxy.stack import StackConfig, redis_spec
-from proxy.supervisor import Supervisor
+from strangler.stack.sink import WebhookSink
+from strangler.stack.specs import StackConfig, redis_spec
+from strangler.stack.supervisor import Supervisor
 
 
 @pytest.fixture

@@ -28,6 +28,6 @@ def on_starting(server):
     handler.setFormatter(
         logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
     )
-    logger = logging.getLogger("extracted.verification_service")
+    logger = logging.getLogger("strangler.extracted.verification_service")
     logger.setLevel(loglevel.upper())
     logger.addHandler(handler)

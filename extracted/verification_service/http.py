@@ -12,13 +12,13 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from bodylimit import ChunkedBodyLimit
-from extracted.verification_service import errors, service, validation
-from extracted.verification_service.config import MAX_BODY_BYTES, Config
-from extracted.verification_service.notifier import Notifier, notifier_for
-from extracted.verification_service.redis_store import RedisStore, connect
-from extracted.verification_service.service import Clock, CodeGenerator, Services
-from extracted.verification_service.store import Store
+from strangler.bodylimit import ChunkedBodyLimit
+from strangler.extracted.verification_service import errors, service, validation
+from strangler.extracted.verification_service.config import MAX_BODY_BYTES, Config
+from strangler.extracted.verification_service.notifier import Notifier, notifier_for
+from strangler.extracted.verification_service.redis_store import RedisStore, connect
+from strangler.extracted.verification_service.service import Clock, CodeGenerator, Services
+from strangler.extracted.verification_service.store import Store
 
 log = logging.getLogger(__name__)
 bp = Blueprint("verification", __name__, url_prefix="/api/verification")

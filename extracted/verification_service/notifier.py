@@ -9,8 +9,8 @@ from typing import Protocol, TextIO
 
 import requests
 
-from extracted.verification_service.errors import DeliveryFailed
-from extracted.verification_service.validation import mask
+from strangler.extracted.verification_service.errors import DeliveryFailed
+from strangler.extracted.verification_service.validation import mask
 
 log = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT = 5.0

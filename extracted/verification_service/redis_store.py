@@ -13,9 +13,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from extracted.verification_service import redis_scripts
-from extracted.verification_service.errors import StoreUnavailable
-from extracted.verification_service.store import (
+from strangler.extracted.verification_service import redis_scripts
+from strangler.extracted.verification_service.errors import StoreUnavailable
+from strangler.extracted.verification_service.store import (
     ApprovalEvent,
     CheckResult,
     IdempotencyRecord,

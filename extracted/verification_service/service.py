@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from extracted.verification_service import errors
-from extracted.verification_service.config import Config
-from extracted.verification_service.notifier import Message, Notifier
-from extracted.verification_service.store import (
+from strangler.extracted.verification_service import errors
+from strangler.extracted.verification_service.config import Config
+from strangler.extracted.verification_service.notifier import Message, Notifier
+from strangler.extracted.verification_service.store import (
     ApprovalEvent,
     IdempotencyRecord,
     IdempotencyState,
@@ -25,7 +25,7 @@ from extracted.verification_service.store import (
     Store,
     StoredResponse,
 )
-from extracted.verification_service.validation import CheckRequest, SendRequest, mask
+from strangler.extracted.verification_service.validation import CheckRequest, SendRequest, mask
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from extracted.verification_service.errors import InvalidRequest
+from strangler.extracted.verification_service.errors import InvalidRequest
 
 E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 CODE = re.compile(r"[0-9]{1,10}")

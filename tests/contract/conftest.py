@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.contract.backends import Routing, SplitCheck
-from tests.contract.choices import option_type
-from tests.contract.model import Target, load_scenarios
-from tests.contract.runner import Endpoints
-from tests.contract.stacks import MIGRATED_ROUTE, ROUTES_FILE, running
+from strangler.contracts.backends import Routing, SplitCheck
+from strangler.contracts.choices import option_type
+from strangler.contracts.model import Target, load_scenarios
+from strangler.contracts.runner import Endpoints
+from strangler.contracts.stacks import running
+from tests.contract.suite import MIGRATED_ROUTE, ROUTES_FILE, SCENARIOS
 
 # Tests that judge the whole session: they run after every other test, whatever the order.
 SESSION_CHECKS = frozenset({"test_the_split_sent_answers_to_both_backends"})
@@ -57,7 +58,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     target = contract_target(metafunc.config)
     params = []
-    for scenario in load_scenarios():
+    for scenario in load_scenarios(SCENARIOS):
         skip = pytest.mark.skip(reason=f"{scenario.name} does not apply to {target.value}")
         marks = () if scenario.applies_to(target) else (skip,)
         params.append(pytest.param(scenario, id=scenario.name, marks=marks))

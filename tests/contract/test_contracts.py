@@ -9,12 +9,13 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.contract import recording
-from tests.contract.backends import SplitCheck
-from tests.contract.model import Scenario
-from tests.contract.replay import replay
-from tests.contract.runner import BACKEND_HEADER, REQUEST_TIMEOUT, Endpoints
-from tests.contract.templating import VariableKind
+from strangler.contracts import recording
+from strangler.contracts.backends import SplitCheck
+from strangler.contracts.model import Scenario
+from strangler.contracts.replay import replay
+from strangler.contracts.runner import BACKEND_HEADER, REQUEST_TIMEOUT, Endpoints
+from strangler.contracts.templating import VariableKind
+from tests.contract.suite import RECORDINGS
 
 
 @pytest.mark.live
@@ -24,7 +25,7 @@ def test_scenario_matches_its_recording(
     contract_label: str,
     contract_split_check: SplitCheck | None,
 ) -> None:
-    scenario, recorded = contract_scenario, recording.read(contract_scenario.name)
+    scenario, recorded = contract_scenario, recording.read(contract_scenario.name, RECORDINGS)
     report = replay(scenario, recorded, contract_endpoints, contract_split_check)
     report.target = contract_label
     if report.failed:

@@ -15,13 +15,14 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
 
-from extracted.verification_service import create_app
-from proxy.sink import WebhookSink
-from tests.contract import recording
-from tests.contract.model import load_scenarios
-from tests.contract.replay import Report, replay
-from tests.contract.runner import Endpoints
-from tests.contract.stacks import CODE_TTL
+from strangler.contracts import recording
+from strangler.contracts.model import load_scenarios
+from strangler.contracts.replay import Report, replay
+from strangler.contracts.runner import Endpoints
+from strangler.contracts.stacks import CODE_TTL
+from strangler.extracted.verification_service import create_app
+from strangler.stack.sink import WebhookSink
+from tests.contract.suite import RECORDINGS, SCENARIOS
 
 Rewrite = Callable[[str, int, dict[str, Any]], tuple[int, dict[str, Any]]]
 
@@ -69,8 +70,8 @@ def serve(redis_url: str) -> Iterator[Callable[..., Endpoints]]:
 
 
 def replay_named(name: str, endpoints: Endpoints) -> Report:
-    (scenario,) = load_scenarios(only=name)
-    return replay(scenario, recording.read(name), endpoints)
+    (scenario,) = load_scenarios(SCENARIOS, only=name)
+    return replay(scenario, recording.read(name, RECORDINGS), endpoints)
 
 
 def rename_expires_in(path: str, status: int, body: dict) -> tuple[int, dict]:

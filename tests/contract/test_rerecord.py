@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract import recording
+from strangler.contracts import recording
+from strangler.contracts.model import RecordMode, Target, load_scenarios
+from strangler.contracts.recorder import record_all
+from strangler.contracts.runner import Endpoints
 from tests.contract.conftest import contract_target
-from tests.contract.model import RecordMode, Target, load_scenarios
-from tests.contract.recorder import record_all
-from tests.contract.runner import Endpoints
+from tests.contract.suite import RECORDINGS, SCENARIOS
 
 
 def _first_difference(left: Path, right: Path) -> str:
@@ -31,14 +32,14 @@ def test_recording_twice_gives_the_committed_bytes(
         pytest.skip("recordings come from the monolith")
     if request.config.getoption("base_url", default=None):
         pytest.skip("only a monolith started with the contract settings records the same bytes")
-    scenarios = load_scenarios()
+    scenarios = load_scenarios(SCENARIOS)
     first, second = tmp_path / "first", tmp_path / "second"
     for out in (first, second):
         record_all(scenarios, contract_endpoints, out, RecordMode.ALL)
     for scenario in scenarios:
         a, b = recording.path_for(scenario.name, first), recording.path_for(scenario.name, second)
         assert a.read_bytes() == b.read_bytes(), _first_difference(a, b)
-        committed = recording.path_for(scenario.name)
+        committed = recording.path_for(scenario.name, RECORDINGS)
         assert committed.read_bytes() == a.read_bytes(), (
             f"{committed.name} is not what the monolith records now "
             f"(run `strangler record --scenario {scenario.name}` and review the diff):\n"

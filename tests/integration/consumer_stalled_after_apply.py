@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from monolith import events
+from strangler.monolith import events
 
 
 class StallAfterApply:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import requests
 
-from proxy.stack import PACKAGE_ROOT, gunicorn_argv
-from proxy.supervisor import ChildSpec, http_ready
+from strangler.stack.specs import PACKAGE_ROOT, gunicorn_argv
+from strangler.stack.supervisor import ChildSpec, http_ready
 
 ADMIN_TOKEN = "test-admin-token"
 INTERNAL_TOKEN = "test-internal-token"

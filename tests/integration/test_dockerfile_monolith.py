@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,32 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from proxy.supervisor import ChildSpec, Supervisor, free_port, http_ready
+from strangler.stack.supervisor import ChildSpec, Supervisor, free_port, http_ready
+from tests.integration.dockerfiles import (
+    REPO,
+    assert_imports_from,
+    exec_form,
+    instructions,
+    lay_out_image,
+)
 
 pytestmark = pytest.mark.docker
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = ROOT / "Dockerfile.monolith"
+DOCKERFILE = REPO / "Dockerfile.monolith"
 VENV_BIN = Path(sys.executable).parent
-
-
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    joined = DOCKERFILE.read_text().replace("\\\n", " ")
-    pairs = []
-    for line in joined.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keyword, _, rest = line.partition(" ")
-            pairs.append((keyword.upper(), rest.strip()))
-    return pairs
-
-
-def exec_form(keyword: str) -> list[str]:
-    [args] = [rest for kw, rest in instructions() if kw == keyword]
-    if keyword == "HEALTHCHECK":
-        args = args[args.index("CMD") + len("CMD") :]
-    return json.loads(args)
 
 
 def test_hadolint_is_clean() -> None:
@@ -46,7 +32,7 @@ def test_hadolint_is_clean() -> None:
 
 
 def test_image_shape() -> None:
-    steps = instructions()
+    steps = instructions(DOCKERFILE)
     args = dict(steps)
     assert args["FROM"].startswith("python:3.11-slim")
     assert args["USER"].split(":")[0] not in ("root", "0")
@@ -54,13 +40,22 @@ def test_image_shape() -> None:
     source = next(i for i, (kw, rest) in enumerate(steps) if kw == "COPY" and "monolith" in rest)
     assert pip_layer < source, "dependencies must be installed before the source"
     assert "optional-dependencies']['backend']" in steps[pip_layer][1]
-    assert exec_form("CMD") == [
-        "gunicorn", "--config", "monolith/gunicorn.conf.py", "monolith:create_app()",
+    assert exec_form(DOCKERFILE, "CMD") == [
+        "gunicorn", "--config", "strangler/monolith/gunicorn.conf.py",
+        "strangler.monolith:create_app()",
     ]  # fmt: skip
+
+
+def test_the_image_holds_everything_the_monolith_and_its_consumer_import(tmp_path: Path) -> None:
+    app = lay_out_image(DOCKERFILE, tmp_path / "app")
+    assert_imports_from(
+        app, "from strangler.monolith import create_app, events; create_app({'TESTING': True})"
+    )
 
 
 @pytest.mark.live
 def test_cmd_serves_healthz_and_healthcheck_passes(supervisor: Supervisor, tmp_path: Path) -> None:
+    app = lay_out_image(DOCKERFILE, tmp_path / "app")
     port = free_port()
     env = {
         # The image has gunicorn on PATH; here the virtual environment provides it.
@@ -70,10 +65,11 @@ def test_cmd_serves_healthz_and_healthcheck_passes(supervisor: Supervisor, tmp_p
         "WEB_CONCURRENCY": "1",
     }
     url = f"http://127.0.0.1:{port}/healthz"
-    spec = ChildSpec("docker-cmd", exec_form("CMD"), env=env, ready=http_ready(url), cwd=str(ROOT))
+    cmd = exec_form(DOCKERFILE, "CMD")
+    spec = ChildSpec("docker-cmd", cmd, env=env, ready=http_ready(url), cwd=str(app))
     supervisor.start(spec)
     assert http_ready(url)()
-    healthcheck = exec_form("HEALTHCHECK")
+    healthcheck = exec_form(DOCKERFILE, "HEALTHCHECK")
     healthcheck[0] = sys.executable if healthcheck[0] == "python" else healthcheck[0]
     result = subprocess.run(healthcheck, env={**os.environ, **env}, capture_output=True, timeout=30)
     assert result.returncode == 0, result.stderr

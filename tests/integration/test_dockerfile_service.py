@@ -1,8 +1,7 @@
-"""Dockerfile.service: hadolint-clean, and its CMD serves /healthz when run from the repo root."""
+"""Dockerfile.service: hadolint-clean, and its CMD serves /healthz from the image's layout."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,19 +10,24 @@ from pathlib import Path
 import pytest
 import requests
 
-from proxy.stack import PACKAGE_ROOT, StackConfig
-from proxy.supervisor import ChildSpec, Supervisor, http_ready
+from strangler.stack.specs import StackConfig
+from strangler.stack.supervisor import ChildSpec, Supervisor, http_ready
+from tests.integration.dockerfiles import (
+    REPO,
+    assert_imports_from,
+    exec_form,
+    instructions,
+    lay_out_image,
+)
 
 pytestmark = pytest.mark.docker
-DOCKERFILE = PACKAGE_ROOT / "Dockerfile.service"
+DOCKERFILE = REPO / "Dockerfile.service"
 VENV_BIN = Path(sys.executable).parent
 
 
 def instruction(name: str) -> str:
-    """The last `name` instruction's arguments (continuation lines joined)."""
-    text = DOCKERFILE.read_text().replace("\\\n", " ")
-    lines = [line.strip() for line in text.splitlines()]
-    found = [line[len(name) :].strip() for line in lines if line.startswith(name + " ")]
+    """The last `name` instruction's arguments."""
+    found = [rest for keyword, rest in instructions(DOCKERFILE) if keyword == name]
     assert found, f"no {name} in {DOCKERFILE.name}"
     return found[-1]
 
@@ -35,6 +39,11 @@ def test_hadolint_finds_nothing():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_image_holds_everything_the_service_imports(tmp_path: Path) -> None:
+    app = lay_out_image(DOCKERFILE, tmp_path / "app")
+    assert_imports_from(app, "from strangler.extracted.verification_service import create_app")
+
+
 def test_image_runs_as_a_non_root_user_with_a_healthcheck():
     assert instruction("USER") not in ("root", "0")
     assert "/healthz" in instruction("HEALTHCHECK")
@@ -43,9 +52,10 @@ def test_image_runs_as_a_non_root_user_with_a_healthcheck():
 @pytest.mark.redis
 @pytest.mark.live
 def test_cmd_serves_healthz_against_a_real_redis(
-    supervisor: Supervisor, stack_config: StackConfig, redis_url: str
+    supervisor: Supervisor, stack_config: StackConfig, redis_url: str, tmp_path: Path
 ):
-    argv = json.loads(instruction("CMD"))
+    app = lay_out_image(DOCKERFILE, tmp_path / "app")
+    argv = exec_form(DOCKERFILE, "CMD")
     assert argv[0] == "gunicorn"
     env = {
         # The image has gunicorn on PATH; here it is the virtualenv's.
@@ -55,9 +65,7 @@ def test_cmd_serves_healthz_against_a_real_redis(
         "WEB_CONCURRENCY": "1",
     }
     url = stack_config.service_url + "/healthz"
-    spec = ChildSpec(
-        "service-image-cmd", argv, env=env, ready=http_ready(url), cwd=str(PACKAGE_ROOT)
-    )
+    spec = ChildSpec("service-image-cmd", argv, env=env, ready=http_ready(url), cwd=str(app))
     supervisor.start(spec)
     resp = requests.get(url, timeout=5)
     assert resp.status_code == 200

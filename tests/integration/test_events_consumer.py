@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from monolith import db
-from monolith.events import DEAD_STREAM, FAILURES, GROUP, STREAM, apply_event
-from proxy.stack import PACKAGE_ROOT, StackConfig, consumer_spec
-from proxy.supervisor import Child, ChildSpec, Supervisor
+from strangler.monolith import db
+from strangler.monolith.events import DEAD_STREAM, FAILURES, GROUP, STREAM, apply_event
+from strangler.stack.specs import PACKAGE_ROOT, StackConfig, consumer_spec
+from strangler.stack.supervisor import Child, ChildSpec, Supervisor
 from tests.integration.polling import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.live]
@@ -75,7 +75,7 @@ def pending_count(r: redis.Redis) -> int:
 
 
 def strangler(redis_url: str, *args: str) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "proxy.cli", "events", *args, "--redis-url", redis_url]
+    argv = [sys.executable, "-m", "strangler.cli", "events", *args, "--redis-url", redis_url]
     return subprocess.run(
         argv, capture_output=True, text=True, check=False, cwd=PACKAGE_ROOT, timeout=60
     )

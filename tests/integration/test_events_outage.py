@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from monolith import db
-from monolith.events import STREAM
-from proxy.stack import StackConfig, consumer_spec, redis_spec
-from proxy.supervisor import Supervisor
+from strangler.monolith import db
+from strangler.monolith.events import STREAM
+from strangler.stack.specs import StackConfig, consumer_spec, redis_spec
+from strangler.stack.supervisor import Supervisor
 from tests.integration.polling import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.live, pytest.mark.slow]

@@ -9,10 +9,10 @@ import pytest
 import redis
 import requests
 
-from monolith.events import GROUP, STREAM
-from proxy.sink import WebhookSink
-from proxy.stack import StackConfig, consumer_spec, monolith_spec, service_spec
-from proxy.supervisor import Supervisor
+from strangler.monolith.events import GROUP, STREAM
+from strangler.stack.sink import WebhookSink
+from strangler.stack.specs import StackConfig, consumer_spec, monolith_spec, service_spec
+from strangler.stack.supervisor import Supervisor
 
 pytestmark = [pytest.mark.redis, pytest.mark.live]
 

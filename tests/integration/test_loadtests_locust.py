@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.stack import PACKAGE_ROOT
+from strangler.stack.specs import PACKAGE_ROOT
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 def test_a_short_headless_run_writes_reports_and_passes(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     proc = subprocess.run(
-        [sys.executable, "-m", "loadtests.run", "--no-proxy", "--users", "5",
+        [sys.executable, "-m", "strangler.loadtests.run", "--no-proxy", "--users", "5",
          "--spawn-rate", "5", "--run-time", "5s", "--reports", str(reports)],
         cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

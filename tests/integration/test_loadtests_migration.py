@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.migration import Plan, migrate_under_load
-from loadtests.migration_report import passed
+from strangler.loadtests.migration import Plan, migrate_under_load
+from strangler.loadtests.migration_report import passed
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 import requests
 
-from proxy.sink import WebhookSink
-from proxy.stack import StackConfig, monolith_spec
-from proxy.supervisor import Supervisor
+from strangler.stack.sink import WebhookSink
+from strangler.stack.specs import StackConfig, monolith_spec
+from strangler.stack.supervisor import Supervisor
 from tests.integration.chunked_bodies import assert_chunked_limit_holds
 from tests.integration.polling import in_parallel
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from proxy.stack import StackConfig, proxy_spec, redis_spec
-from proxy.supervisor import free_port
+from strangler.stack.specs import StackConfig, proxy_spec, redis_spec
+from strangler.stack.supervisor import free_port
 from tests.integration.polling import wait_for
 
 from .proxy_support import ADMIN_TOKEN, admin_status, echo_spec, routes_text, served_by

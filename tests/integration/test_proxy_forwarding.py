@@ -14,8 +14,8 @@ from dataclasses import replace
 import pytest
 import requests
 
-from proxy.stack import PACKAGE_ROOT, StackConfig, proxy_spec
-from proxy.supervisor import Supervisor, free_port
+from strangler.stack.specs import PACKAGE_ROOT, StackConfig, proxy_spec
+from strangler.stack.supervisor import Supervisor, free_port
 
 from .proxy_support import (
     ADMIN_TOKEN,
@@ -278,7 +278,7 @@ def test_an_invalid_table_at_start_stops_the_proxy_with_the_message(tmp_path):
     text = routes_text({"a": "http://127.0.0.1:1", "b": "http://127.0.0.1:2"}, percent=0)
     write_atomically(routes, text.replace("b: 0}", "b: 7}"))
     result = subprocess.run(
-        [sys.executable, "-m", "proxy.server", "--routes", str(routes)],
+        [sys.executable, "-m", "strangler.proxy.server", "--routes", str(routes)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -296,7 +296,7 @@ def test_an_invalid_table_at_start_stops_the_proxy_with_the_message(tmp_path):
 
 def strangler_status(admin_url: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "status", "--admin", admin_url],
+        [sys.executable, "-m", "strangler.cli", "status", "--admin", admin_url],
         capture_output=True,
         text=True,
         timeout=30,

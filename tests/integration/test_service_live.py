@@ -11,9 +11,9 @@ import pytest
 import redis
 import requests
 
-from proxy.sink import WebhookSink
-from proxy.stack import StackConfig, service_spec
-from proxy.supervisor import Child, Supervisor
+from strangler.stack.sink import WebhookSink
+from strangler.stack.specs import StackConfig, service_spec
+from strangler.stack.supervisor import Child, Supervisor
 from tests.integration.chunked_bodies import assert_chunked_limit_holds
 from tests.integration.polling import in_parallel
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from proxy.sink import WebhookSink
-from proxy.stack import StackConfig, redis_spec, service_spec
-from proxy.supervisor import Child, Supervisor, http_ready
+from strangler.stack.sink import WebhookSink
+from strangler.stack.specs import StackConfig, redis_spec, service_spec
+from strangler.stack.supervisor import Child, Supervisor, http_ready
 from tests.integration.polling import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.live, pytest.mark.slow]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from proxy.sink import WebhookSink
-from proxy.supervisor import free_port, http_ready
+from strangler.stack.sink import WebhookSink
+from strangler.stack.supervisor import free_port, http_ready
 from tests.integration.polling import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
@@ -71,7 +71,7 @@ def stack(tmp_path: Path, sink: WebhookSink) -> Iterator[tuple[subprocess.Popen,
         "VERIFICATION_WEBHOOK_URL": sink.url,
     }
     env.pop("REDIS_URL", None)
-    argv = [sys.executable, "-m", "proxy.cli", "up", "--workers", "1", "--routes", str(routes)]
+    argv = [sys.executable, "-m", "strangler.cli", "up", "--workers", "1", "--routes", str(routes)]
     log = (tmp_path / "up.log").open("wb")  # a file, not a pipe nobody drains while it runs
     process = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     env["PUBLIC_URL"] = f"http://127.0.0.1:{ports['proxy']}"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from loadtests.compare import TARGETS, Target, render, target_figures
-from loadtests.flows import Exchange, Flow
+from strangler.loadtests.compare import TARGETS, Target, render, target_figures
+from strangler.loadtests.flows import Exchange, Flow
 
 
 def flow(backend: str | None, approved: bool = True, seconds: float = 0.01) -> Flow:

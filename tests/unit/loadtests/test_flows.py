@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from loadtests.flows import PhoneNumbers, run_flow, wait_for_code
+from strangler.loadtests.flows import PhoneNumbers, run_flow, wait_for_code
 
 E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")  # docs/verification-api.md
 

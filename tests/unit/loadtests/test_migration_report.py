@@ -6,9 +6,9 @@ import argparse
 
 import pytest
 
-from loadtests.flows import Exchange, Flow
-from loadtests.migration import parse_steps
-from loadtests.migration_report import StepWindow, migration_figures, passed, render
+from strangler.loadtests.flows import Exchange, Flow
+from strangler.loadtests.migration import parse_steps
+from strangler.loadtests.migration_report import StepWindow, migration_figures, passed, render
 
 STEPS = [
     StepWindow(0, 0, started=0.0, applied=0.0, ended=10.0),

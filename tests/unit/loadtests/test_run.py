@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.run import FORUM_ONLY, add_arguments, locust_argv, parse_duration
+from strangler.loadtests.run import FORUM_ONLY, add_arguments, locust_argv, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from loadtests.stats import (
+from strangler.loadtests.stats import (
     LatencySummary,
     format_table,
     locust_totals,

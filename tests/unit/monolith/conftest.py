@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from monolith import create_app, settings
-from monolith.notifiers import DeliveryError, Message
+from strangler.monolith import create_app, settings
+from strangler.monolith.notifiers import DeliveryError, Message
 from tests.unit.fake_clock import FakeClock
 
 PHONE = "+15551234567"

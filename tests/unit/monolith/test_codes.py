@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from monolith.codes import (
+from strangler.monolith.codes import (
     body_fingerprint,
     code_hash,
     code_matches,
@@ -17,7 +17,7 @@ from monolith.codes import (
     parse_idempotency_key,
     parse_send,
 )
-from monolith.inputs import ApiError
+from strangler.monolith.inputs import ApiError
 
 
 @pytest.mark.parametrize("length", [6, 8, 10])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from monolith import create_app
-from monolith.db import connect, init_schema, transaction
-from monolith.users import mark_verified
+from strangler.monolith import create_app
+from strangler.monolith.db import connect, init_schema, transaction
+from strangler.monolith.users import mark_verified
 
 
 @pytest.fixture

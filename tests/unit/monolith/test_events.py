@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from monolith import db
-from monolith.events import InvalidEvent, SqliteApplier, apply_event, retry_delay
-from proxy.cli import build_parser
+from strangler.cli import build_parser
+from strangler.monolith import db
+from strangler.monolith.events import InvalidEvent, SqliteApplier, apply_event, retry_delay
 
 PHONE = "+15551234567"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monolith.inputs import ApiError, is_phone, normalise_email, page, parse_json_object
+from strangler.monolith.inputs import ApiError, is_phone, normalise_email, page, parse_json_object
 
 
 @pytest.mark.parametrize(

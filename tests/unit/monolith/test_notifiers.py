@@ -6,10 +6,10 @@ import io
 
 import pytest
 
-from monolith import create_app
-from monolith.notifiers import ConsoleNotifier, DeliveryError, Message, WebhookNotifier
-from proxy.sink import WebhookSink
-from proxy.supervisor import free_port
+from strangler.monolith import create_app
+from strangler.monolith.notifiers import ConsoleNotifier, DeliveryError, Message, WebhookNotifier
+from strangler.stack.sink import WebhookSink
+from strangler.stack.supervisor import free_port
 from tests.unit.monolith.conftest import PHONE
 
 MESSAGE = Message("VE" + "0" * 32, PHONE, "sms", "123456")

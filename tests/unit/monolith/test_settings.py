@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from monolith import create_app
-from monolith.settings import ConfigError, from_environ, validated
+from strangler.monolith import create_app
+from strangler.monolith.settings import ConfigError, from_environ, validated
 
 
 def test_defaults_are_the_contracts() -> None:

@@ -80,7 +80,7 @@ def test_five_wrong_checks_then_429_then_404(client: FlaskClient, notifier) -> N
 
 def test_max_attempts_is_configurable(app_config, monkeypatch) -> None:
     monkeypatch.delenv("VERIFICATION_MAX_ATTEMPTS", raising=False)
-    from monolith import create_app
+    from strangler.monolith import create_app
 
     client = create_app({**app_config, "VERIFICATION_MAX_ATTEMPTS": 1}).test_client()
     send(client)
@@ -98,7 +98,7 @@ def test_code_expires_after_its_lifetime(client: FlaskClient, clock: FakeClock, 
 
 
 def test_short_lifetime_from_config(app_config, clock: FakeClock, notifier) -> None:
-    from monolith import create_app
+    from strangler.monolith import create_app
 
     client = create_app({**app_config, "VERIFICATION_CODE_TTL": 30}).test_client()
     assert send(client).json["expires_in"] == 30
@@ -124,7 +124,7 @@ def test_a_new_send_replaces_the_code_and_resets_attempts(client: FlaskClient, n
 
 
 def test_leading_zeros_matter(app_config) -> None:
-    from monolith import create_app
+    from strangler.monolith import create_app
 
     client = create_app({**app_config, "CODE_GENERATOR": lambda n: "000123"}).test_client()
     send(client)

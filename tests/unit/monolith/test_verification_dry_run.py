@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from monolith import create_app
+from strangler.monolith import create_app
 from tests.unit.monolith.conftest import PHONE, TOKEN, RecordingNotifier
 
 SHADOW = {"X-Strangler-Shadow": "1", "X-Strangler-Internal-Token": TOKEN}

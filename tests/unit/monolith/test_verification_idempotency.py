@@ -10,11 +10,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from monolith import create_app, verification
-from monolith.codes import body_fingerprint
-from monolith.db import connect
-from monolith.notifiers import Message
-from monolith.verifications import IDEMPOTENCY_PENDING_TTL
+from strangler.monolith import create_app, verification
+from strangler.monolith.codes import body_fingerprint
+from strangler.monolith.db import connect
+from strangler.monolith.notifiers import Message
+from strangler.monolith.verifications import IDEMPOTENCY_PENDING_TTL
 from tests.unit.monolith.conftest import PHONE, FakeClock, RecordingNotifier
 
 SEND = "/api/verification/send"

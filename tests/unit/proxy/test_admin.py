@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from proxy import admin, metrics
-
-from .tables import table
+from strangler.proxy import admin, metrics
+from tests.unit.routing.tables import table
 
 
 def snapshot(index: int, generation: int = 1, circuit: str = "closed", error=None, **extra):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from proxy.affinity import Affinity, store_key
-from proxy.selection import select_backend
+from strangler.proxy.affinity import Affinity, store_key
+from strangler.routing.placement import select_backend
 from tests.unit.fake_clock import FakeClock
-
-from .tables import table
+from tests.unit.routing.tables import table
 
 
 class FakeStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy import forwarding
+from strangler.proxy import forwarding
 
 
 def parse(head: bytes) -> list[tuple[bytes, bytes]]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from proxy import metrics
+from strangler.proxy import metrics
 
 
 def test_merge_sums_workers_and_reports_the_last_minute():

@@ -7,10 +7,9 @@ import os
 
 import pytest
 
-from proxy.reload import TableWatcher
-from proxy.routing import RoutingConfigError
-
-from .tables import routes_yaml
+from strangler.proxy.reload import TableWatcher
+from strangler.routing.records import RoutingConfigError
+from tests.unit.routing.tables import routes_yaml
 
 
 def write(path, text: str) -> None:

@@ -6,9 +6,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from extracted.verification_service import create_app
-from extracted.verification_service.config import Config
-from extracted.verification_service.service import Services
+from strangler.extracted.verification_service import create_app
+from strangler.extracted.verification_service.config import Config
+from strangler.extracted.verification_service.service import Services
 from tests.unit.fake_clock import FakeClock
 from tests.unit.verification_service.fakes import (
     FakeNotifier,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from extracted.verification_service.errors import DeliveryFailed, StoreUnavailable
-from extracted.verification_service.notifier import Message
-from extracted.verification_service.store import (
+from strangler.extracted.verification_service.errors import DeliveryFailed, StoreUnavailable
+from strangler.extracted.verification_service.notifier import Message
+from strangler.extracted.verification_service.store import (
     ApprovalEvent,
     CheckResult,
     IdempotencyRecord,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from extracted.verification_service import create_app
-from extracted.verification_service.config import Config, ConfigError
+from strangler.extracted.verification_service import create_app
+from strangler.extracted.verification_service.config import Config, ConfigError
 
 
 def test_defaults_are_the_products():

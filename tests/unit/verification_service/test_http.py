@@ -155,8 +155,8 @@ def test_dry_run_without_the_token_is_403(client, notifier, headers):
 
 
 def test_dry_run_is_refused_when_no_token_is_configured(store, clock, notifier):
-    from extracted.verification_service import create_app
-    from extracted.verification_service.config import Config
+    from strangler.extracted.verification_service import create_app
+    from strangler.extracted.verification_service.config import Config
 
     app = create_app(Config(), store=store, clock=clock, notifier=notifier)
     resp = app.test_client().post(

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from extracted.verification_service.notifier import ConsoleNotifier, Message
-from monolith import notifiers as monolith_notifiers
+from strangler.extracted.verification_service.notifier import ConsoleNotifier, Message
+from strangler.monolith import notifiers as monolith_notifiers
 
 
 @pytest.mark.parametrize(

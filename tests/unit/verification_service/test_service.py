@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from extracted.verification_service import errors, service
-from extracted.verification_service.config import Config
-from extracted.verification_service.service import Services
-from extracted.verification_service.validation import CheckRequest, SendRequest
+from strangler.extracted.verification_service import errors, service
+from strangler.extracted.verification_service.config import Config
+from strangler.extracted.verification_service.service import Services
+from strangler.extracted.verification_service.validation import CheckRequest, SendRequest
 from tests.unit.verification_service.fakes import FakeNotifier, FakeStore, SequentialCodes
 
 PHONE = "+15551234567"

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from extracted.verification_service.errors import InvalidRequest
-from extracted.verification_service.validation import (
+from strangler.extracted.verification_service.errors import InvalidRequest
+from strangler.extracted.verification_service.validation import (
     fingerprint,
     mask,
     normalise_to,

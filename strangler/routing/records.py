@@ -1,0 +1,93 @@
+"""The routing table's typed records, its error and constants, shared by parsing and routing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from strangler.routing.placement import bucket_ranges
+
+StickyKind = Literal["header", "cookie", "query", "json", "client_ip"]
+STICKY_KINDS: tuple[str, ...] = ("header", "cookie", "query", "json", "client_ip")
+NORMALIZERS: tuple[str, ...] = ("strip", "lower")  # sticky key steps, applied in order
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"})
+DEFAULT_HEALTH = "/healthz"
+DEFAULT_TTL = 600  # the lifetime of a verification code: a flow started before a flip ends there
+
+
+class RoutingConfigError(ValueError):
+    """An invalid routing table; the message names the file, the route and the bad value."""
+
+    def __init__(self, source: str, where: str, message: str) -> None:
+        self.source = source
+        self.where = where  # e.g. "routes[0] (verification).split" or "backends.monolith.url"
+        self.detail = message
+        super().__init__(f"{source}: {where}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    name: str
+    url: str  # scheme://host:port, no path
+    scheme: str
+    host: str
+    port: int
+    health: str  # path probed to close a circuit, e.g. "/healthz"
+
+
+@dataclass(frozen=True, slots=True)
+class Sticky:
+    kind: StickyKind
+    name: str | None  # header (lower-cased)/cookie/query/json field name; None for client_ip
+    ttl: int  # seconds a served key keeps its backend after a split change
+    # Applied to the key before hashing, so that values a backend treats as one
+    # destination (" A@B.example" and "a@b.example") land on one backend.
+    normalize: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    prefix: str
+    methods: frozenset[str] | None  # None: every method
+    split: tuple[tuple[str, int], ...]  # (backend, percent) in file order, sums to 100
+    sticky: Sticky | None
+    fallback: str | None
+    # Derived for the hot path: cumulative (upper bucket, backend), see selection.bucket_ranges.
+    ranges: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ranges", bucket_ranges(self.split, self.fallback))
+
+    @property
+    def new_backend(self) -> str | None:
+        """The backend the route migrates to: the split's backend that is not the fallback."""
+        others = [name for name, _ in self.split if name != self.fallback]
+        return others[0] if len(others) == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    backends: dict[str, Backend]
+    default_backend: str
+    routes: tuple[Route, ...]
+    source: str  # the file it came from
+    digest: str  # sha256 of the file's bytes: same text, same table
+    # Derived for match_route: per method, the routes that accept it, longest prefix first.
+    by_method: dict[str, tuple[tuple[str, Route], ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        ordered = sorted(self.routes, key=lambda r: len(r.prefix), reverse=True)
+        index = {
+            method: tuple(
+                (r.prefix, r) for r in ordered if r.methods is None or method in r.methods
+            )
+            for method in ["*", *sorted(METHODS)]
+        }
+        object.__setattr__(self, "by_method", index)
+
+    def route(self, name: str) -> Route | None:
+        """The route called `name`, if any."""
+        return next((r for r in self.routes if r.name == name), None)

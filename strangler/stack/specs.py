@@ -1,0 +1,196 @@
+"""The processes of the stack (Redis, monolith, consumer, service, proxy) as child specs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from strangler.control import project, status
+from strangler.stack.supervisor import ChildSpec, free_port, http_ready, python_module, redis_ready
+
+# The checkout (or installation) the packages below come from: children run from there.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def package_dir(name: str) -> Path:
+    """Where an import package's files are, found without importing it (no Flask at start)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"package {name} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+MONOLITH_GUNICORN_CONF = package_dir("strangler.monolith") / "gunicorn.conf.py"
+SERVICE_GUNICORN_CONF = package_dir("strangler.extracted.verification_service") / "gunicorn.conf.py"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Addresses and shared settings of one stack; `from_env` gives DESIGN.md's defaults."""
+
+    host: str = "127.0.0.1"
+    proxy_port: int = 8000
+    monolith_port: int = 8001
+    service_port: int = 8002
+    admin_port: int = 8009
+    redis_port: int = 6380
+    redis_url: str | None = None  # an existing server: then no redis-server is started
+    var_dir: Path = Path("var")
+    workers: int | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra env for every child
+
+    @classmethod
+    def from_env(cls, environ: os._Environ | dict | None = None) -> StackConfig:
+        environ = os.environ if environ is None else environ
+
+        def port(name: str, default: int) -> int:
+            bind = environ.get(name)
+            return int(bind.rsplit(":", 1)[1]) if bind else default
+
+        return cls(
+            proxy_port=port("STRANGLER_PROXY_BIND", 8000),
+            admin_port=port("STRANGLER_ADMIN_BIND", 8009),
+            monolith_port=port("MONOLITH_BIND", 8001),
+            service_port=port("VERIFICATION_BIND", 8002),
+            redis_port=port("STRANGLER_REDIS_BIND", 6380),
+            redis_url=environ.get("REDIS_URL") or None,
+            var_dir=project.load(environ=environ).var,
+        )
+
+    @classmethod
+    def on_free_ports(cls, var_dir: Path, **overrides) -> StackConfig:
+        """A stack for tests: every port picked by the kernel, state under `var_dir`."""
+        ports = {
+            name: free_port()
+            for name in ("proxy_port", "monolith_port", "service_port", "admin_port", "redis_port")
+        }
+        return replace(cls(var_dir=var_dir), **{**ports, **overrides})
+
+    def url(self, port: int) -> str:
+        return f"http://{self.host}:{port}"
+
+    @property
+    def monolith_url(self) -> str:
+        return self.url(self.monolith_port)
+
+    @property
+    def service_url(self) -> str:
+        return self.url(self.service_port)
+
+    @property
+    def proxy_url(self) -> str:
+        return self.url(self.proxy_port)
+
+    @property
+    def admin_url(self) -> str:
+        return self.url(self.admin_port)
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def monolith_database(self) -> Path:
+        return self.var_dir / "monolith.sqlite3"
+
+    def common_env(self) -> dict[str, str]:
+        env = {
+            "REDIS_URL": self.effective_redis_url,
+            "MONOLITH_DATABASE": str(self.monolith_database.resolve()),
+            "MONOLITH_URL": self.monolith_url,
+            "VERIFICATION_URL": self.service_url,
+        }
+        if self.workers is not None:
+            env["WEB_CONCURRENCY"] = str(self.workers)
+        return {**env, **self.env}
+
+
+def redis_server_path() -> str:
+    path = shutil.which("redis-server")
+    if path is None:
+        raise FileNotFoundError(
+            "redis-server is not installed: run `apt-get install -y redis-server` "
+            "(Debian/Ubuntu) or set REDIS_URL to an existing server"
+        )
+    return path
+
+
+def redis_spec(cfg: StackConfig, persist: bool = True) -> ChildSpec:
+    data_dir = (cfg.var_dir / "redis").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        redis_server_path(),
+        "--bind", cfg.host,
+        "--port", str(cfg.redis_port),
+        "--dir", str(data_dir),
+        "--save", "",
+        "--appendonly", "yes" if persist else "no",
+        "--daemonize", "no",
+        "--protected-mode", "yes",
+    ]  # fmt: skip
+    return ChildSpec("redis", argv, ready=redis_ready(cfg.host, cfg.redis_port))
+
+
+def monolith_spec(cfg: StackConfig) -> ChildSpec:
+    cfg.var_dir.mkdir(parents=True, exist_ok=True)
+    argv = gunicorn_argv(MONOLITH_GUNICORN_CONF, "strangler.monolith:create_app()")
+    env = {**cfg.common_env(), "MONOLITH_BIND": f"{cfg.host}:{cfg.monolith_port}"}
+    return ChildSpec(
+        "monolith", argv, env=env, ready=http_ready(cfg.monolith_url + "/healthz"),
+        url=cfg.monolith_url, cwd=str(PACKAGE_ROOT),
+    )  # fmt: skip
+
+
+def service_spec(cfg: StackConfig) -> ChildSpec:
+    app = "strangler.extracted.verification_service:create_app()"
+    argv = gunicorn_argv(SERVICE_GUNICORN_CONF, app)
+    env = {**cfg.common_env(), "VERIFICATION_BIND": f"{cfg.host}:{cfg.service_port}"}
+    return ChildSpec(
+        "verification", argv, env=env, ready=http_ready(cfg.service_url + "/healthz"),
+        url=cfg.service_url, cwd=str(PACKAGE_ROOT),
+    )  # fmt: skip
+
+
+def consumer_spec(cfg: StackConfig) -> ChildSpec:
+    argv = python_module("strangler.monolith.events")
+    return ChildSpec("consumer", argv, env=cfg.common_env(), cwd=str(PACKAGE_ROOT))
+
+
+def proxy_spec(cfg: StackConfig, routes_path: Path | str) -> ChildSpec:
+    """The proxy on `cfg.proxy_port` with its admin listener on `cfg.admin_port`.
+
+    Ready once the admin status lists every worker, so no worker misses the first requests.
+    """
+    argv = python_module("strangler.proxy.server", "--routes", str(routes_path))
+    env = {
+        **cfg.common_env(),
+        "STRANGLER_PROXY_BIND": f"{cfg.host}:{cfg.proxy_port}",
+        "STRANGLER_ADMIN_BIND": f"{cfg.host}:{cfg.admin_port}",
+    }
+    if cfg.workers is not None:
+        env["STRANGLER_WORKERS"] = str(cfg.workers)
+    workers = int(env.get("STRANGLER_WORKERS") or os.environ.get("STRANGLER_WORKERS") or 0)
+    token = env.get("STRANGLER_ADMIN_TOKEN") or os.environ.get("STRANGLER_ADMIN_TOKEN")
+    ready = _proxy_ready(cfg.admin_url, token, workers or os.cpu_count())
+    return ChildSpec("proxy", argv, env=env, ready=ready, url=cfg.proxy_url, cwd=str(PACKAGE_ROOT))
+
+
+def _proxy_ready(admin_url: str, token: str | None, workers: int | None) -> Callable[[], bool]:
+    def probe() -> bool:
+        try:
+            doc = status.fetch(admin_url, token, timeout=1)
+        except (OSError, ValueError):
+            return False
+        return len(doc.get("workers", [])) >= (workers or 1)
+
+    return probe
+
+
+def gunicorn_argv(conf: Path, app: str) -> list[str]:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return [str(gunicorn), "--config", str(conf), app]
