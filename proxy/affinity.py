@@ -49,8 +49,9 @@ class AffinityStore(Protocol):
         """The backend stored for the key; None when absent or the store cannot answer."""
 
 
-def store_key(route_name: str, key: str) -> str:
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+def store_key(route_name: str, key: str | bytes) -> str:
+    data = key.encode("utf-8", "surrogatepass") if isinstance(key, str) else key
+    digest = hashlib.blake2b(data, digest_size=12).hexdigest()
     return f"{KEY_PREFIX}{route_name}:{digest}"
 
 
@@ -141,7 +142,7 @@ class Affinity:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("split history %s ignored: %s", self.history, exc)
 
-    def needs_recall(self, route: Route, key: str, chosen: str) -> bool:
+    def needs_recall(self, route: Route, key: bytes, chosen: str) -> bool:
         """True when an earlier split within the ttl would have sent this key elsewhere."""
         history = self.replaced.get(route.name)
         if not history or self.store is None:
@@ -153,11 +154,11 @@ class Affinity:
         value = bucket(route.name, key)
         return any(backend_for_bucket(old, value) != chosen for old, _ in history)
 
-    def remember(self, route: Route, key: str, backend: str) -> None:
+    def remember(self, route: Route, key: bytes, backend: str) -> None:
         if self.store is not None and route.sticky is not None:
             self.store.remember(store_key(route.name, key), backend, route.sticky.ttl)
 
-    async def recall(self, route: Route, key: str) -> str | None:
+    async def recall(self, route: Route, key: bytes) -> str | None:
         if self.store is None:
             return None
         return await self.store.recall(store_key(route.name, key))

@@ -26,6 +26,10 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "events": ("strangler.monolith.events", "list or replay dead-lettered verification events"),
     "record": ("strangler.contracts.recorder", "record contract scenarios from the monolith"),
+    "export": (
+        "strangler.haproxy.export_cli",
+        "render routes.yaml as a complete config for a data plane: haproxy",
+    ),
     "bench": ("strangler.bench", "benchmark: direct vs through the proxy (and nginx)"),
     "load": ("strangler.loadtests.run", "headless locust run through the proxy, CSV/HTML reports"),
     "load-migration": (

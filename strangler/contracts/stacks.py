@@ -17,14 +17,23 @@ CODE_TTL = 3
 
 @contextlib.contextmanager
 def running(
-    target: Target, var_dir: Path, split: int = 0, env: Mapping[str, str] | None = None
+    target: Target,
+    var_dir: Path,
+    split: int = 0,
+    env: Mapping[str, str] | None = None,
+    data_plane: str = "embedded",
 ) -> Iterator[Endpoints]:
     """Start the stack for `target`, yield where to reach it, stop every child after."""
     service = target is not Target.MONOLITH
     proxy = target is Target.PROXY
     child_env = {"VERIFICATION_CODE_TTL": str(CODE_TTL), **(env or {})}
     with running_stack(
-        var_dir, service=service, proxy=proxy, split=split if proxy else None, env=child_env
+        var_dir,
+        service=service,
+        proxy=proxy,
+        split=split if proxy else None,
+        env=child_env,
+        data_plane=data_plane,
     ) as stack:
         sink = stack.sink.base_url
         if target is Target.MONOLITH:

@@ -23,7 +23,7 @@ HeaderLookup = Callable[[str], str | None]
 class Decision:
     route: Route | None
     backend: str
-    key: str | None
+    key: bytes | None  # the sticky key (see keys.extract_key)
     forced: bool = False
 
     @property

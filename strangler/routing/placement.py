@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import random
 from collections.abc import Iterable
 from typing import Protocol
+
+import xxhash
 
 BUCKETS = 10_000  # a key lands in one of these; 1 % of traffic is 100 buckets
 _PERCENT = BUCKETS // 100
@@ -25,15 +27,20 @@ class Placed(Protocol):
     def ranges(self) -> tuple[tuple[int, str], ...]: ...
 
 
+@functools.lru_cache(maxsize=256)
+def route_seed(route_name: str) -> int:
+    """The route's salt: two routes keyed on the same value split independently."""
+    return xxhash.xxh32_intdigest(route_name.encode())
+
+
 def bucket(route_name: str, key: str | bytes) -> int:
     """The key's bucket in [0, BUCKETS) for this route, identical in every process and run.
 
-    The route name salts the hash so that two routes keyed on the same value split
-    independently. Route names cannot contain NUL, so the encoding is unambiguous.
+    XXH32 of the key's bytes seeded with the route's salt, modulo BUCKETS: a function HAProxy
+    computes natively (`xxh32(SEED),mod(10000)`), so both data planes place a key alike.
     """
     data = key.encode("utf-8", "surrogatepass") if isinstance(key, str) else key
-    digest = hashlib.blake2b(route_name.encode() + b"\0" + data, digest_size=8).digest()
-    return int.from_bytes(digest, "big") % BUCKETS
+    return xxhash.xxh32_intdigest(data, route_seed(route_name)) % BUCKETS
 
 
 def bucket_ranges(
@@ -45,15 +52,25 @@ def bucket_ranges(
     p only moves keys from the fallback to the new backend and lowering p only moves
     them back. Backends at 0 % own no range.
     """
+    return tuple((upper, name) for name, upper, width in split_bounds(split, fallback) if width)
+
+
+def split_bounds(
+    split: Iterable[tuple[str, int]], fallback: str | None
+) -> list[tuple[str, int, int]]:
+    """(backend, upper bucket, width) for every backend of a split, in placement order.
+
+    The order is the split's file order with the fallback moved last; a backend at 0 % has
+    width 0. The HAProxy export writes these uppers into its map, so both planes agree.
+    """
     items = list(split)
     ordered = [item for item in items if item[0] != fallback]
     ordered += [item for item in items if item[0] == fallback]
-    ranges, upper = [], 0
+    bounds, upper = [], 0
     for name, percent in ordered:
-        if percent:
-            upper += percent * _PERCENT
-            ranges.append((upper, name))
-    return tuple(ranges)
+        upper += percent * _PERCENT
+        bounds.append((name, upper, percent * _PERCENT))
+    return bounds
 
 
 def backend_for_bucket(route: Placed, value: int) -> str:

@@ -72,12 +72,13 @@ def running_stack(
     routes_template: Path = DEMO_ROUTES,
     split: int | None = None,
     env: Mapping[str, str] | None = None,
+    data_plane: str = "embedded",
 ) -> Iterator[RunningStack]:
     """The stack on free ports under `var_dir`; every child stopped on exit.
 
     `service=False` starts the monolith alone (no Redis); `proxy` needs the service. `split`
     sets the migrated route's percentage in the proxy's copy of the table; `env` is added to
-    every child's environment.
+    every child's environment; `data_plane` serves the public URL (embedded or haproxy).
     """
     var_dir = var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -102,7 +103,7 @@ def running_stack(
                 routes.write_bytes(routes_template.read_bytes())
             else:
                 write_routes(routes_template, routes, split)
-            plan.append(specs.proxy_spec(cfg, routes))
+            plan.append(specs.data_plane_spec(cfg, routes, data_plane))
         for spec in plan:
             supervisor.start(spec, timeout=START_TIMEOUT)
         yield RunningStack(cfg, sink, routes, log_dir, supervisor)

@@ -180,6 +180,40 @@ def proxy_spec(cfg: StackConfig, routes_path: Path | str) -> ChildSpec:
     return ChildSpec("proxy", argv, env=env, ready=ready, url=cfg.proxy_url, cwd=str(PACKAGE_ROOT))
 
 
+DATA_PLANES = ("embedded", "haproxy")
+
+
+def data_plane_spec(cfg: StackConfig, routes_path: Path | str, data_plane: str) -> ChildSpec:
+    """The public URL's process: the embedded proxy, or HAProxy run by its agent."""
+    if data_plane == "embedded":
+        return proxy_spec(cfg, routes_path)
+    if data_plane == "haproxy":
+        return haproxy_spec(cfg, routes_path)
+    raise ValueError(f"unknown data plane {data_plane!r} (known: {', '.join(DATA_PLANES)})")
+
+
+def haproxy_spec(cfg: StackConfig, routes_path: Path | str) -> ChildSpec:
+    """HAProxy (master-worker, under `strangler.haproxy.agent`) on the proxy's addresses.
+
+    Ready once its admin status answers from HAProxy's own counters: HAProxy and the agent
+    both run, and the table is applied.
+    """
+    state_dir = (cfg.var_dir / "haproxy").resolve()
+    argv = python_module(
+        "strangler.haproxy.agent", "--routes", str(routes_path), "--state-dir", str(state_dir)
+    )
+    env = {
+        **cfg.common_env(),
+        "STRANGLER_PROXY_BIND": f"{cfg.host}:{cfg.proxy_port}",
+        "STRANGLER_ADMIN_BIND": f"{cfg.host}:{cfg.admin_port}",
+    }
+    if cfg.workers is not None:
+        env["STRANGLER_WORKERS"] = str(cfg.workers)
+    token = env.get("STRANGLER_ADMIN_TOKEN") or os.environ.get("STRANGLER_ADMIN_TOKEN")
+    ready = _proxy_ready(cfg.admin_url, token, 1)
+    return ChildSpec("haproxy", argv, env=env, ready=ready, url=cfg.proxy_url)
+
+
 def _proxy_ready(admin_url: str, token: str | None, workers: int | None) -> Callable[[], bool]:
     def probe() -> bool:
         try:

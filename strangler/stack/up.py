@@ -34,16 +34,22 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="gunicorn/proxy workers (default: cores)"
     )
+    parser.add_argument(
+        "--data-plane",
+        choices=stack.DATA_PLANES,
+        default=os.environ.get("STRANGLER_DATA_PLANE") or "embedded",
+        help="what serves the public URL (default: $STRANGLER_DATA_PLANE or embedded)",
+    )
 
 
-def plan(cfg: stack.StackConfig, routes: Path) -> list[ChildSpec]:
+def plan(cfg: stack.StackConfig, routes: Path, data_plane: str = "embedded") -> list[ChildSpec]:
     """The children in start order; Redis only when no REDIS_URL names an existing server."""
     specs = [] if cfg.redis_url else [stack.redis_spec(cfg)]
     specs += [
         stack.monolith_spec(cfg),
         stack.service_spec(cfg),
         stack.consumer_spec(cfg),
-        stack.proxy_spec(cfg, routes),
+        stack.data_plane_spec(cfg, routes, data_plane),
     ]
     return specs
 
@@ -60,8 +66,8 @@ def main(verb: str, args: argparse.Namespace) -> int:
         env["STRANGLER_WORKERS"] = str(args.workers)
     cfg = replace(cfg, env=env, workers=args.workers)
     try:
-        specs = plan(cfg, (args.routes or project.load().routes).resolve())
-    except FileNotFoundError as exc:
+        specs = plan(cfg, (args.routes or project.load().routes).resolve(), args.data_plane)
+    except (FileNotFoundError, ValueError) as exc:
         print(f"strangler up: {exc}", file=sys.stderr)
         return 1
     return run(cfg, specs)

@@ -17,6 +17,7 @@ from strangler.contracts.choices import option_type
 from strangler.contracts.model import Target, load_scenarios
 from strangler.contracts.runner import Endpoints
 from strangler.contracts.stacks import running
+from strangler.stack.specs import DATA_PLANES
 from tests.contract.suite import MIGRATED_ROUTE, ROUTES_FILE, SCENARIOS
 
 # Tests that judge the whole session: they run after every other test, whatever the order.
@@ -42,6 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=_percent,
         default=0,
         help="with --backend proxy: percent of the verification route sent to the service",
+    )
+    group.addoption(
+        "--data-plane",
+        choices=DATA_PLANES,
+        default="embedded",
+        help="with --backend proxy: what serves the public URL, embedded (default) or haproxy",
     )
     group.addoption("--base-url", help="replay against this running backend instead")
     group.addoption("--monolith-url", help="with --base-url: where `via: monolith` steps go")
@@ -75,6 +82,10 @@ def proxy_split(config: pytest.Config) -> int:
     return config.getoption("proxy_split", default=0) or 0
 
 
+def data_plane(config: pytest.Config) -> str:
+    return config.getoption("data_plane", default=None) or "embedded"
+
+
 @pytest.fixture(scope="session")
 def contract_endpoints(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -91,7 +102,9 @@ def contract_endpoints(
         return
     target = contract_target(config)
     split = proxy_split(config)
-    with running(target, tmp_path_factory.mktemp(f"contract-{target.value}"), split) as endpoints:
+    plane = data_plane(config)
+    var_dir = tmp_path_factory.mktemp(f"contract-{target.value}")
+    with running(target, var_dir, split, data_plane=plane) as endpoints:
         yield endpoints
 
 
@@ -99,7 +112,12 @@ def contract_endpoints(
 def contract_label(request: pytest.FixtureRequest, contract_endpoints: Endpoints) -> str:
     """How reports name the target: backend (and split) plus its URL."""
     target = contract_target(request.config)
-    suffix = f" at {proxy_split(request.config)}%" if target is Target.PROXY else ""
+    suffix = ""
+    if target is Target.PROXY:
+        plane = data_plane(request.config)
+        suffix = f" at {proxy_split(request.config)}%" + (
+            f" ({plane})" if plane != "embedded" else ""
+        )
     return f"{target.value}{suffix} ({contract_endpoints.target})"
 
 

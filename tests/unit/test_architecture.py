@@ -20,10 +20,11 @@ RANKS = {
     "strangler.routing": 0,
     "strangler.proxy": 1,
     "strangler.control": 2,
-    "strangler.stack": 3,
-    "strangler.contracts": 4,
-    "strangler.loadtests": 4,
-    "strangler": 5,  # the command line and the benchmark
+    "strangler.haproxy": 3,  # the HAProxy data plane's export and agent
+    "strangler.stack": 4,
+    "strangler.contracts": 5,
+    "strangler.loadtests": 5,
+    "strangler": 6,  # the command line and the benchmark
 }
 BACKENDS = ("strangler.monolith", "strangler.extracted", "strangler.bodylimit")
 OLD_TOP_LEVEL = {"proxy", "monolith", "extracted", "bodylimit", "loadtests"}

@@ -36,7 +36,7 @@ def test_the_json_key_picks_the_backend_by_the_split():
     route = d.route_for("POST", "/api/verification/send")
     for to in ("+15550000001", "+15550000002", "a@b.example"):
         decision = decide(d, to=to)
-        assert decision.key == to
+        assert decision.key == to.encode()
         assert decision.backend == select_backend(route, to)
 
 
