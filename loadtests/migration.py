@@ -28,6 +28,7 @@ from strangler.loadtests.migration_report import (
 )
 from strangler.loadtests.shifting import old_and_new, shift_and_wait
 from strangler.stack.running import RunningStack, running_stack
+from strangler.stack.specs import DATA_PLANES
 
 DEFAULT_STEPS = "0,10,50,100,0"
 
@@ -53,6 +54,7 @@ class Plan:
     step_seconds: float = 5.0
     think: float = 1.0  # users wait 0..think s before checking, so flows straddle the shifts
     workers: int | None = None
+    data_plane: str = "embedded"  # what serves the public URL: embedded or haproxy
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -77,6 +79,10 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--route", default=Plan.route, help="route to shift" + DEFAULT_HELP)
     parser.add_argument("--workers", type=int, help="gunicorn/proxy workers per server")
+    parser.add_argument(
+        "--data-plane", choices=DATA_PLANES, default=Plan.data_plane,
+        help="what serves the public URL" + DEFAULT_HELP,
+    )  # fmt: skip
     parser.add_argument(
         "--show-failed", type=int, default=5, help="failed flows to list" + DEFAULT_HELP
     )
@@ -111,7 +117,7 @@ def run_steps(running: RunningStack, plan: Plan) -> tuple[list[StepWindow], list
 
 def migrate_under_load(var_dir: Path, plan: Plan) -> tuple[list[StepFigures], list[Flow]]:
     """Start the stack under `var_dir`, run the plan, stop the stack; figures and flows."""
-    with running_stack(var_dir, workers=plan.workers) as running:
+    with running_stack(var_dir, workers=plan.workers, data_plane=plan.data_plane) as running:
         assert running.routes is not None
         old, new = old_and_new(running.routes, plan.route)
         windows, flows = run_steps(running, plan)
@@ -119,11 +125,15 @@ def migrate_under_load(var_dir: Path, plan: Plan) -> tuple[list[StepFigures], li
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
-    plan = Plan(args.route, args.steps, args.users, args.step_seconds, args.think, args.workers)
+    plan = Plan(
+        args.route, args.steps, args.users, args.step_seconds, args.think, args.workers,
+        args.data_plane,
+    )  # fmt: skip
     print(
         f"migration under load: {plan.route} {' → '.join(map(str, plan.steps))} %, "
         f"{plan.users} users (0-{plan.think:g} s from code to check), "
-        f"{plan.step_seconds:g} s per step; starting the stack on free ports…",
+        f"{plan.step_seconds:g} s per step, {plan.data_plane} data plane; "
+        "starting the stack on free ports…",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="migration-") as tmp:

@@ -1,10 +1,12 @@
-"""`strangler bench`: wrk against the monolith directly, through the proxy and through nginx.
+"""`strangler bench`: wrk against the monolith directly, through both data planes and nginx.
 
 It starts what it needs on free loopback ports (the monolith under gunicorn with seeded
-threads, the proxy with the verification split active, nginx with upstream keep-alive when
-installed, and an nginx `return 200` upstream for the keep-alive case), then runs wrk in
-alternating rounds so that noise from a shared machine hits every target alike. A benchmark,
-not a test: it prints figures and asserts nothing.
+threads, the embedded proxy and HAProxy exported from the same table with the verification
+split active, nginx with upstream keep-alive when installed, and an nginx `return 200`
+upstream for the keep-alive cases), then runs wrk in alternating rounds so that noise from a
+shared machine hits every target alike. The last case prices HAProxy's `json:to` key and
+stick table: the verification route with them against the same route without. A
+benchmark, not a test: it prints figures and asserts nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from strangler.haproxy import files as haproxy_files
+from strangler.haproxy.config import ExportOptions
+from strangler.routing.table import load_table
 from strangler.stack import specs as stack
 from strangler.stack.supervisor import ChildSpec, Supervisor, free_port, tcp_ready
 
@@ -33,6 +38,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="proxy workers")
     parser.add_argument("--no-nginx", action="store_true", help="skip nginx even if installed")
+    parser.add_argument("--no-haproxy", action="store_true", help="skip HAProxy even if installed")
 
 
 @dataclass
@@ -45,12 +51,29 @@ class Run:
     cpu_us: float | None = None  # the measured process tree's CPU per request
 
 
-def wrk(url: str, seconds: int, connections: int) -> Run:
+# Sends for fresh users, as real traffic does: every key new to the stick table.
+SENDS_LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = string.format('{"to": "+1555%07d", "channel": "sms"}', counter)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+# Ratios printed for each case that has both: HAProxy against nginx, and the price of the
+# json:to key and the stick table (sticky) against the same route without them (plain).
+COMPARED = (("haproxy", "nginx"), ("proxy", "nginx"), ("sticky", "plain"), ("proxy", "sticky"))
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> Run:
     threads = min(2, connections)
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    argv += ["-s", str(script)] if script else []
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-        capture_output=True, text=True, check=True, timeout=seconds + 30,
-    ).stdout  # fmt: skip
+        [*argv, url], capture_output=True, text=True, check=True, timeout=seconds + 30
+    ).stdout
 
     def latency(pct: str) -> float:
         value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
@@ -97,10 +120,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def measured(url: str, seconds: int, connections: int, root: int | None) -> Run:
+def measured(
+    url: str, seconds: int, connections: int, root: int | None, script: Path | None = None
+) -> Run:
     pids = tree_pids(root) if root else []
     before = cpu_ticks(pids)
-    run = wrk(url, seconds, connections)
+    run = wrk(url, seconds, connections, script)
     if root:
         run.cpu_us = (cpu_ticks(pids) - before) / CLK_TCK / max(run.requests, 1) * 1e6
     return run
@@ -168,6 +193,15 @@ routes:
     match: {{prefix: /ka/}}
     split: {{fast_a: 50, fast_b: 50}}
     fallback: fast_a
+  - name: sticky
+    match: {{prefix: /sticky/, methods: [POST]}}
+    split: {{fast_a: 50, fast_b: 50}}
+    sticky: {{key: "json:to", ttl: 600, normalize: [strip, lower]}}
+    fallback: fast_a
+  - name: plain
+    match: {{prefix: /plain/, methods: [POST]}}
+    split: {{fast_a: 50, fast_b: 50}}
+    fallback: fast_a
 """
 
 
@@ -190,6 +224,19 @@ class Target:
     name: str
     url: str
     root: int | None = None  # process tree whose CPU is measured
+    script: Path | None = None  # a wrk script (the fresh sends of the sticky case)
+
+
+def haproxy_spec(routes: Path, tmp: Path, workers: int) -> tuple[ChildSpec, int]:
+    """HAProxy exported from the same table as the proxy, run from its files."""
+    port, admin = free_port(), free_port()
+    options = ExportOptions(
+        state_dir=tmp / "haproxy", bind=("127.0.0.1", port), admin_bind=("127.0.0.1", admin),
+        threads=workers, peer_bind=("127.0.0.1", free_port()),
+    )  # fmt: skip
+    written = haproxy_files.write(load_table(routes), options)
+    argv = haproxy_files.master_argv(written.config, options.state_dir)
+    return ChildSpec("haproxy", argv, ready=tcp_ready("127.0.0.1", port)), port
 
 
 def start_all(sup: Supervisor, tmp: Path, args: argparse.Namespace) -> dict[str, list[Target]]:
@@ -211,6 +258,14 @@ def start_all(sup: Supervisor, tmp: Path, args: argparse.Namespace) -> dict[str,
             Target("proxy", cfg.proxy_url + threads, proxy.process.pid),
         ],
     }
+    haproxy_url = None
+    if haproxy_files.installed() and not args.no_haproxy:
+        spec, haproxy_port = haproxy_spec(routes, tmp, args.workers)
+        haproxy = sup.start(spec, timeout=30)
+        haproxy_url = f"http://127.0.0.1:{haproxy_port}"
+        cases["GET /api/threads (gthread monolith)"].append(
+            Target("haproxy", haproxy_url + threads, haproxy.process.pid)
+        )
     if use_nginx:
         port = free_port()
         body = PROXY_SERVER.format(monolith=cfg.monolith_port, fast=fast, port=port)
@@ -218,22 +273,33 @@ def start_all(sup: Supervisor, tmp: Path, args: argparse.Namespace) -> dict[str,
         cases["GET /api/threads (gthread monolith)"].append(
             Target("nginx", f"http://127.0.0.1:{port}{threads}", nginx.process.pid)
         )
-        cases["keep-alive upstream (nginx return 200), 50/50 split"] = [
+        keepalive = [
             Target("direct", f"http://127.0.0.1:{fast}/ka/x"),
             Target("proxy", cfg.proxy_url + "/ka/x", proxy.process.pid),
             Target("nginx", f"http://127.0.0.1:{port}/ka/x", nginx.process.pid),
         ]
+        if haproxy_url:
+            keepalive.append(Target("haproxy", haproxy_url + "/ka/x", haproxy.process.pid))
+            sends = tmp / "sends.lua"
+            sends.write_text(SENDS_LUA)
+            cases["POST sends for fresh users (nginx return 200), 50/50 split"] = [
+                Target("direct", f"http://127.0.0.1:{fast}/sticky/x", script=sends),
+                Target("plain", haproxy_url + "/plain/x", haproxy.process.pid, sends),
+                Target("sticky", haproxy_url + "/sticky/x", haproxy.process.pid, sends),
+                Target("proxy", cfg.proxy_url + "/sticky/x", proxy.process.pid, sends),
+            ]
+        cases["keep-alive upstream (nginx return 200), 50/50 split"] = keepalive
     return cases
 
 
 def run_case(targets: list[Target], args: argparse.Namespace) -> dict[str, list[Run]]:
     for target in targets:  # warm-up: pools filled, code paths hot
-        wrk(target.url, 1, args.connections)
+        wrk(target.url, 1, args.connections, target.script)
     runs: dict[str, list[Run]] = {t.name: [] for t in targets}
     for round_no in range(args.rounds):
         order = targets[round_no % len(targets) :] + targets[: round_no % len(targets)]
         for target in order:
-            run = measured(target.url, args.duration, args.connections, target.root)
+            run = measured(target.url, args.duration, args.connections, target.root, target.script)
             runs[target.name].append(run)
             cpu = f"  cpu {run.cpu_us:6.1f} us/req" if run.cpu_us is not None else ""
             print(
@@ -259,11 +325,25 @@ def summarize(targets: list[Target], runs: dict[str, list[Run]]) -> None:
             f"{statistics.median(r.p99_ms for r in rs):8.2f} "
             f"{f'{statistics.median(cpu):.1f}' if cpu else '-':>11}"
         )
+    medians = {
+        t.name: (
+            statistics.median(r.rps for r in runs[t.name]),
+            statistics.median([r.cpu_us for r in runs[t.name] if r.cpu_us is not None] or [0]),
+        )
+        for t in targets
+    }
+    for mine, theirs in COMPARED:
+        if mine in medians and theirs in medians and medians[theirs][0] and medians[theirs][1]:
+            (rps, cpu), (their_rps, their_cpu) = medians[mine], medians[theirs]
+            print(
+                f"  {mine} vs {theirs}: {rps / their_rps:.2f}x the throughput at "
+                f"{cpu / their_cpu:.2f}x the CPU per request"
+            )
     for target in targets:  # added latency without queueing: one connection
         if target.name == "direct":
-            base = wrk(target.url, 2, 1).p50_ms
+            base = wrk(target.url, 2, 1, target.script).p50_ms
         else:
-            added = wrk(target.url, 2, 1).p50_ms - base
+            added = wrk(target.url, 2, 1, target.script).p50_ms - base
             print(f"  {target.name} p50 added latency at 1 connection: {added:.3f} ms")
 
 

@@ -134,9 +134,16 @@ def render(doc: dict[str, Any]) -> str:
     if not workers:
         return "proxy: no worker has reported yet"
     state = "converged" if doc.get("converged") else "RELOADING (workers disagree)"
+    if doc.get("data_plane") == "haproxy":
+        processes = f"{doc.get('threads', '?')} threads"
+        affinity = f"stick table, {doc.get('affinity_entries', 0)} keys"
+        first = f"haproxy: generation {doc['generation']}  table {doc['digest'][:12]}  "
+    else:
+        processes = f"{len(workers)} workers"
+        affinity = doc["affinity"]
+        first = f"proxy: generation {doc['generation']}  table {doc['digest'][:12]}  "
     lines = [
-        f"proxy: generation {doc['generation']}  table {doc['digest'][:12]}  "
-        f"{len(workers)} workers, {state}  affinity {doc['affinity']}",
+        f"{first}{processes}, {state}  affinity {affinity}",
         f"routes file: {doc['source']}",
         f"last reload error: {doc.get('last_reload_error') or 'none'}",
         "",

@@ -114,6 +114,9 @@ def _global(table: RoutingTable, options: ExportOptions) -> Iterator[str]:
         yield f"    lua-load {state / LUA_FILE}"
     yield "    # Paths are matched (and forwarded) normalised: dot segments, doubled slashes."
     yield "    expose-experimental-directives"
+    yield "    # The tokens come from the environment when HAProxy starts: never written here."
+    yield "    set-var proc.internal_token env(STRANGLER_INTERNAL_TOKEN)"
+    yield "    set-var proc.admin_token env(STRANGLER_ADMIN_TOKEN)"
     yield ""
     yield "# Affinity is shared with the other nodes and with the next process on a reload."
     yield "peers strangler"
@@ -133,10 +136,10 @@ def _defaults(options: ExportOptions) -> Iterator[str]:
     yield f"    timeout http-keep-alive {_ms(options.client_idle_timeout)}"
     yield f"    timeout http-request {_ms(options.header_timeout)}"
     yield "    timeout queue 5s"
-    yield "    # A connect that fails is retried; the last retry goes to another server (the"
-    yield "    # fallback). A request that reached a backend is never replayed: it may have acted."
+    yield "    # A connect that fails is retried on another server: the route's fallback. A"
+    yield "    # request that reached a backend is never replayed: it may have acted."
     yield f"    retries {options.circuit_threshold}"
-    yield "    option redispatch"
+    yield "    option redispatch 1"
     yield "    retry-on conn-failure"
     for status, error, message in ERRORS:
         yield f"    {_json_error(status, error, message)}"
@@ -145,24 +148,18 @@ def _defaults(options: ExportOptions) -> Iterator[str]:
 
 def _public(table: RoutingTable, options: ExportOptions) -> Iterator[str]:
     host, port = options.bind
+    names = " ".join(table.backends)
     yield "frontend public"
     yield f"    bind {host}:{port}"
     yield "    option forwardfor"
-    yield "    acl has_route var(txn.route) -m found"
-    yield "    acl has_key var(txn.key) -m len gt 0"
-    yield "    acl has_skey var(txn.skey) -m found"
-    yield "    acl has_bucket var(txn.bucket) -m found"
-    yield "    acl has_pick var(txn.pick) -m found"
-    yield "    acl forced var(txn.force) -m found"
     yield "    http-request normalize-uri path-merge-slashes"
     yield "    http-request normalize-uri percent-decode-unreserved strict"
     yield "    http-request normalize-uri path-strip-dot"
     yield "    http-request normalize-uri path-strip-dotdot full"
-    yield "    http-request set-var(txn.path) path"
     yield (
         "    http-request return status 404 content-type application/json string "
         """'{"error":"not_found","message":"no such path"}' hdr X-Strangler-Backend proxy """
-        "if { var(txn.path) -m beg /_strangler/ }"
+        "if { path_beg /_strangler/ }"
     )
     limit = options.max_body
     yield (
@@ -177,45 +174,30 @@ def _public(table: RoutingTable, options: ExportOptions) -> Iterator[str]:
     )
     yield "    http-request set-var(txn.rid) uuid() unless { var(txn.rid) -m found }"
     yield "    # The testers' override: honoured only with the admin token, never remembered."
-    yield from (
-        f"    {line}"
-        for line in _admin_token_lines("{ req.fhdr(x-strangler-force-backend,1) -m found }")
-    )
+    yield "    http-request set-var(txn.force_name) req.fhdr(x-strangler-force-backend,1)"
+    yield from (f"    {line}" for line in _admin_token_lines("{ var(txn.force_name) -m found }"))
     yield (
-        "    http-request set-var(txn.force) req.fhdr(x-strangler-force-backend,1) "
-        "if admin_token_ok"
+        "    http-request set-var(txn.force) var(txn.force_name) "
+        f"if admin_token_ok {{ var(txn.force_name) -m str {names} }}"
     )
     yield "    # No X-Strangler-* header of a client reaches a backend (dry runs need the token)."
-    yield "    http-request del-header x-strangler- -m beg"
-    yield "    http-request del-header x_strangler_ -m beg"
-    yield "    http-request del-header x-forwarded-proto"
-    yield "    http-request del-header x-forwarded-host"
+    yield "    http-request del-header ^x[-_]strangler[-_] -m reg"
     yield "    http-request set-header X-Request-Id %[var(txn.rid)]"
     yield "    http-request set-header X-Forwarded-Proto http"
     yield (
         "    http-request set-header X-Forwarded-Host %[req.fhdr(host,1)] "
         "if { req.fhdr(host,1) -m found }"
     )
+    yield "    http-request del-header x-forwarded-host unless { req.fhdr(host,1) -m found }"
     yield (
-        "    http-request set-header X-Strangler-Internal-Token %[env(STRANGLER_INTERNAL_TOKEN)] "
-        "if { env(STRANGLER_INTERNAL_TOKEN) -m len gt 0 }"
+        "    http-request set-header X-Strangler-Internal-Token %[var(proc.internal_token)] "
+        "if { var(proc.internal_token) -m len gt 0 }"
     )
-    if any(r.sticky is not None and r.sticky.kind == "client_ip" for r in table.routes):
-        yield "    http-request set-var-fmt(txn.client_ip) %[src]"
+    yield "    use_backend b:%[var(txn.force)] if { var(txn.force) -m found }"
     yield "    # Routes: the longest prefix first, then the methods."
-    yield from (f"    {line}" for line in rules.match_lines(table))
-    splits_map = options.state_dir / MAP_FILE
-    for route in table.routes:
-        yield f"    # route {route.name}: {route.prefix} {' '.join(sorted(route.methods or ['*']))}"
-        yield from (f"    {line}" for line in rules.placement_lines(table, route, str(splits_map)))
-    for name in table.backends:
-        yield f"    use_backend b:{name} if {{ var(txn.force) -m str {name} }}"
-    for route in table.routes:
-        yield from (f"    {line}" for line in rules.use_backend_lines(route))
+    yield from (f"    {line}" for line in rules.use_backend_lines(table))
     yield f"    default_backend b:{table.default_backend}"
     yield "    http-response set-header X-Strangler-Backend %[srv_name]"
-    for route in table.routes:
-        yield from (f"    {line}" for line in rules.remember_lines(route))
     yield (
         "    http-after-response set-header X-Request-Id %[var(txn.rid)] "
         "if { var(txn.rid) -m found }"
@@ -224,14 +206,9 @@ def _public(table: RoutingTable, options: ExportOptions) -> Iterator[str]:
 
 
 def _admin_token_lines(condition: str) -> Iterator[str]:
-    """`admin_token_ok` when the request carries STRANGLER_ADMIN_TOKEN (read at run time, so
-    the secret is never written into the config), in `X-Strangler-Admin-Token` or as a
-    bearer token; `admin_token_set` when one is configured."""
-    yield "acl admin_token_set env(STRANGLER_ADMIN_TOKEN) -m len gt 0"
-    yield (
-        "http-request set-var(txn.admin_token) env(STRANGLER_ADMIN_TOKEN) "
-        f"if admin_token_set {condition}".rstrip()
-    )
+    """`admin_token_ok` when the request carries STRANGLER_ADMIN_TOKEN (`proc.admin_token`),
+    in `X-Strangler-Admin-Token` or as a bearer token; `admin_token_set` when one is set."""
+    yield "acl admin_token_set var(proc.admin_token) -m len gt 0"
     yield (
         "http-request set-var(txn.given_token) req.fhdr(authorization,1),field(2,' ') "
         f"if {{ req.fhdr(authorization,1),lower -m beg 'bearer ' }} {condition}".rstrip()
@@ -241,7 +218,7 @@ def _admin_token_lines(condition: str) -> Iterator[str]:
         f"if {{ req.fhdr(x-strangler-admin-token,1) -m found }} {condition}".rstrip()
     )
     # strcmp fails (no match) unless both variables are set: no token configured, no match.
-    yield "acl admin_token_ok var(txn.given_token),strcmp(txn.admin_token) eq 0"
+    yield "acl admin_token_ok var(txn.given_token),strcmp(proc.admin_token) eq 0"
 
 
 def _admin(options: ExportOptions) -> Iterator[str]:
@@ -277,38 +254,35 @@ def _admin(options: ExportOptions) -> Iterator[str]:
 
 
 def _backends(table: RoutingTable, options: ExportOptions) -> Iterator[str]:
-    checks = (
-        f"check inter 2s fastinter {_ms(options.circuit_cooldown)} "
-        f"downinter {_ms(options.circuit_cooldown)} rise 1 fall 2 "
-        f"observe layer4 error-limit {options.circuit_threshold} on-error mark-down"
-    )
+    splits_map = str(options.state_dir / MAP_FILE)
 
     def address(backend: Backend) -> str:
         host = f"[{backend.host}]" if ":" in backend.host else backend.host
         return f"{host}:{backend.port}"
 
-    def health(backend: Backend) -> Iterator[str]:
-        path = rules.literal(table, f"backends.{backend.name}.health", backend.health)
+    def route_server(backend: Backend, ident: int, weighted: bool) -> Iterator[str]:
+        """A backend as a server of a route: up or down as its own backend's checks say."""
+        weight = "" if weighted else " weight 0"
+        tracked = f"track b:{backend.name}/{backend.name}"
+        yield f"    server {backend.name} {address(backend)} id {ident}{weight} {tracked}"
+
+    # One backend per backend of ours: the default's and forced requests go there, and its
+    # server's health check (on its own health path) is the circuit every route follows.
+    for name, backend in table.backends.items():
+        path = rules.literal(table, f"backends.{name}.health", backend.health)
+        cooldown = _ms(options.circuit_cooldown)
+        yield f"backend b:{name}"
         yield "    option httpchk"
         yield f"    http-check send meth GET uri {path}"
         yield "    http-check expect rstatus ^[1-4]"  # any answer below 500 is healthy
-
-    def servers(backend: Backend, ident: int, backup: bool) -> Iterator[str]:
-        """The primary is checked on its health path (and its connect errors observed); the
-        backup, the route's fallback, follows the checks of the fallback's own backend."""
-        if backup:
-            tracked = f"b:{backend.name}/{backend.name}"
-            yield f"    server {backend.name} {address(backend)} id {ident} backup track {tracked}"
-        else:
-            yield from health(backend)
-            yield f"    server {backend.name} {address(backend)} id {ident} {checks}"
-
-    for name, backend in table.backends.items():
-        yield f"backend b:{name}"
-        yield from servers(backend, 1, backup=False)
+        yield (
+            f"    server {name} {address(backend)} id 1 check inter 2s fastinter {cooldown} "
+            f"downinter {cooldown} rise 1 fall {options.circuit_threshold} "
+            f"observe layer4 error-limit {options.circuit_threshold} on-error mark-down"
+        )
         yield ""
     for route in table.routes:
-        yield from rules.route_backend_blocks(table, route, servers)
+        yield from rules.route_block(table, route, splits_map, route_server)
     if options.agent is not None:
         yield "backend agent"
         yield f"    server agent {options.agent[0]}:{options.agent[1]}"

@@ -1,29 +1,33 @@
-"""The per-route rules of the exported HAProxy config: match, sticky key, split and affinity.
+"""The per-route part of the exported HAProxy config: match, sticky key, split and affinity.
 
-Each function returns config lines for one route; together they make HAProxy place a request
-exactly as `strangler.routing` does: the same key bytes (`keys.py`), the same bucket
-(`placement.bucket`: XXH32 seeded with the route's salt, modulo 10,000), the same ranges
-(`placement.split_bounds`, whose uppers live in the map file so `set map` flips them live),
-and a flow kept on the backend that served it for the route's ttl (a stick table).
+Each route is one HAProxy backend holding a server per backend of its split, so its rules run
+only for its own requests. They place a request exactly as `strangler.routing` does: the same
+key bytes (`keys.py`), the same bucket (`placement.bucket`: XXH32 seeded with the route's salt,
+modulo 10,000), the same ranges (`placement.split_bounds`, whose uppers live in the map file so
+`set map` flips them live), and a flow kept on the backend that served it for the route's ttl
+(a stick table). `use-server` sends the request to the chosen server; the load balancer,
+which only the fallback has weight for, takes it when that server is down or refuses the
+connection (a redispatch).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from strangler.routing.keys import ASCII_SPACE
 from strangler.routing.placement import BUCKETS, route_seed, split_bounds
-from strangler.routing.records import Route, RoutingConfigError, RoutingTable
+from strangler.routing.records import Backend, Route, RoutingConfigError, RoutingTable
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")  # names HAProxy takes verbatim in an expression
 SAFE_LITERAL = re.compile(r"[^\s'\\]+\Z")  # text that can sit inside single quotes
 TRIM = "".join(f"\\x{c:02x}" for c in ASCII_SPACE)  # ltrim/rtrim take escapes in double quotes
 
+ServerLines = Callable[[Backend, int, bool], Iterator[str]]
+
 
 def route_where(table: RoutingTable, route: Route) -> str:
-    index = table.routes.index(route)
-    return f"routes[{index}] ({route.name})"
+    return f"routes[{table.routes.index(route)}] ({route.name})"
 
 
 def literal(table: RoutingTable, where: str, value: str) -> str:
@@ -35,9 +39,8 @@ def literal(table: RoutingTable, where: str, value: str) -> str:
     return f"'{value}'"
 
 
-def route_backend(route: Route, backend: str) -> str:
-    """The HAProxy backend that serves `route` when it picks `backend` (':' is not in names)."""
-    return f"r:{route.name}:{backend}"
+def route_backend(route: Route) -> str:
+    return f"r:{route.name}"  # ':' is in no name of ours: no clash with a backend's `b:NAME`
 
 
 def stick_table(route: Route) -> str:
@@ -66,11 +69,11 @@ def positions(route: Route) -> list[str]:
 def key_fetch(table: RoutingTable, route: Route) -> str:
     """The sample expression of the route's sticky key, normalised (see `keys.py`)."""
     sticky = route.sticky
-    where = f"{route_where(table, route)}.sticky.key"
     if sticky is None:
-        raise ValueError("no sticky key")
+        raise ValueError(f"route {route.name} has no sticky key")
     name = sticky.name or ""
     if sticky.kind != "client_ip" and not SAFE_NAME.match(name):
+        where = f"{route_where(table, route)}.sticky.key"
         raise RoutingConfigError(
             table.source, where, f"{name!r}: HAProxy takes names of letters, digits, '_.-' only"
         )
@@ -78,96 +81,107 @@ def key_fetch(table: RoutingTable, route: Route) -> str:
         "header": f"req.fhdr({name},1)",
         "cookie": f"req.cook({name})",
         "query": f"urlp({name}),url_dec(1)",
-        "json": f"req.body,lua.strangler_json_key({name})",
-        "client_ip": "var(txn.client_ip)",
+        "json": f"req.body,json_query('$.{name}')",  # see _key_lines: Lua when it would differ
+        "client_ip": "var(txn.client_ip)",  # the peer's address as text (set-var-fmt)
     }[sticky.kind]
     for step in sticky.normalize:
         fetch += f',ltrim("{TRIM}"),rtrim("{TRIM}")' if step == "strip" else ",lower"
     return fetch
 
 
-def match_lines(table: RoutingTable) -> Iterator[str]:
-    """Set `txn.route` to the route a request belongs to: the longest prefix, then methods."""
-    ordered = sorted(table.routes, key=lambda r: len(r.prefix), reverse=True)
-    for route in ordered:
+def use_backend_lines(table: RoutingTable) -> Iterator[str]:
+    """A request goes to its route's backend: the longest prefix first, then the methods."""
+    for route in sorted(table.routes, key=lambda r: len(r.prefix), reverse=True):
         where = f"{route_where(table, route)}.match.prefix"
-        condition = f"!has_route {{ var(txn.path) -m beg {literal(table, where, route.prefix)} }}"
+        condition = f"{{ path_beg {literal(table, where, route.prefix)} }}"
         if route.methods:
             condition += f" {{ method {' '.join(sorted(route.methods))} }}"
-        yield f"http-request set-var(txn.route) str({route.name}) if {condition}"
+        yield f"use_backend {route_backend(route)} if {condition}"
 
 
-def placement_lines(table: RoutingTable, route: Route, splits_map: str) -> Iterator[str]:
-    """Choose the route's backend position in `txn.pick` (1-based) as the routing model does."""
-    on = f"{{ var(txn.route) -m str {route.name} }}"
+def route_block(
+    table: RoutingTable, route: Route, splits_map: str, servers: ServerLines
+) -> Iterator[str]:
+    """The route's backend: its placement rules, its servers, and affinity on the answer."""
+    order = positions(route)
+    yield f"# route {route.name}: {route.prefix} {' '.join(sorted(route.methods or ['*']))}"
+    yield f"backend {route_backend(route)}"
+    yield "    balance first"  # only the fallback has weight: it takes what no rule placed
+    yield "    acl has_key var(txn.key) -m len gt 0"
+    yield "    acl has_skey var(txn.skey) -m found"
+    yield "    acl has_bucket var(txn.bucket) -m found"
+    yield "    acl has_pick var(txn.pick) -m found"
+    yield "    acl forced var(txn.force) -m found"
     if route.sticky is not None:
         if route.sticky.kind == "json":
-            yield f"http-request wait-for-body time 1s at-least 16k if {on}"
-        yield f"http-request set-var(txn.key) {key_fetch(table, route)} if {on}"
-        seed = route_seed(route.name)
-        bucket = f"var(txn.key),xxh32({seed}),mod({BUCKETS})"
-        yield f"http-request set-var(txn.bucket) {bucket} if {on} has_key"
-    yield f"http-request set-var(txn.bucket) rand({BUCKETS}) if {on} !has_bucket"
-    order = positions(route)
+            yield "    http-request wait-for-body time 1s at-least 16k"
+        if route.sticky.kind == "client_ip":
+            yield "    http-request set-var-fmt(txn.client_ip) %[src]"
+        yield from _key_lines(table, route)
+        bucket = f"var(txn.key),xxh32({route_seed(route.name)}),mod({BUCKETS})"
+        yield f"    http-request set-var(txn.bucket) {bucket} if has_key"
+    yield f"    http-request set-var(txn.bucket) rand({BUCKETS}) unless has_bucket"
     for position in range(len(order) - 1):
-        key = map_key(route, position)
-        upper = f"str({key}),map_str_int({splits_map},0)"
-        yield f"http-request set-var(txn.upper) {upper} if {on} !has_pick"
+        upper = f"str({map_key(route, position)}),map_str_int({splits_map},0)"
+        yield f"    http-request set-var(txn.upper) {upper} unless has_pick"
         yield (
-            f"http-request set-var(txn.pick) int({position + 1}) if {on} !has_pick "
-            "{ var(txn.bucket),sub(txn.upper) lt 0 }"
+            f"    http-request set-var(txn.pick) int({position + 1}) unless has_pick "
+            "|| { var(txn.bucket),sub(txn.upper) ge 0 }"
         )
-    yield f"http-request set-var(txn.pick) int({len(order)}) if {on} !has_pick"
+    yield f"    http-request set-var(txn.pick) int({len(order)}) unless has_pick"
     if route.sticky is not None:
-        yield from _affinity_lines(route, on)
-
-
-def _affinity_lines(route: Route, on: str) -> Iterator[str]:
-    """A key served before keeps its backend while that backend is up (the flip survives)."""
-    yield f"http-request set-var(txn.skey) var(txn.key),xxh64 if {on} has_key"
-    yield f"http-request track-sc0 var(txn.skey) table {stick_table(route)} if {on} has_key"
-    yield f"http-request set-var(txn.pinned) sc_get_gpt0(0) if {on} has_key"
-    for position, name in enumerate(positions(route), start=1):
-        up = f"{{ srv_is_up({route_backend(route, name)}/{name}) }}"
-        yield (
-            f"http-request set-var(txn.pick) int({position}) if {on} "
-            f"{{ var(txn.pinned) -m int {position} }} {up}"
-        )
-
-
-def use_backend_lines(route: Route) -> Iterator[str]:
-    on = f"{{ var(txn.route) -m str {route.name} }}"
-    for position, name in enumerate(positions(route), start=1):
-        picked = f"{{ var(txn.pick) -m int {position} }}"
-        yield f"use_backend {route_backend(route, name)} if {on} {picked}"
-
-
-def remember_lines(route: Route) -> Iterator[str]:
-    """On an answer below 500, store the position of the server that gave it (not forced)."""
-    if route.sticky is None:
-        return
-    on = f"{{ var(txn.route) -m str {route.name} }}"
-    yield f"http-response sc-set-gpt0(0) srv_id if {on} has_skey !forced {{ status lt 500 }}"
-
-
-def route_backend_blocks(table: RoutingTable, route: Route, server_line) -> Iterator[str]:
-    """One HAProxy backend per (route, chosen backend): the chosen one, the fallback as backup.
-
-    A refused connect is retried and, once the server is marked down (after as many errors
-    as the embedded proxy's circuit threshold), redispatched to the backup: the fallback.
-    """
-    order = positions(route)
-    for name in order:
-        yield f"backend {route_backend(route, name)}"
-        yield from server_line(table.backends[name], order.index(name) + 1, backup=False)
-        if route.fallback is not None and route.fallback != name:
-            fallback = table.backends[route.fallback]
-            yield from server_line(fallback, order.index(route.fallback) + 1, backup=True)
-        yield ""
+        yield from _affinity_lines(route)
+    for position, name in enumerate(order, start=1):
+        yield f"    use-server {name} if {{ var(txn.pick) -m int {position} }}"
+    for position, name in enumerate(order, start=1):
+        weighted = name == route.fallback or len(order) == 1
+        yield from servers(table.backends[name], position, weighted)
+    if route.sticky is not None:
+        yield "    http-response sc-set-gpt0(0) srv_id if has_skey !forced { status lt 500 }"
+    yield ""
     if route.sticky is not None:
         yield f"backend {stick_table(route)}"
         yield (
-            f"    stick-table type integer size 1m expire {route.sticky.ttl}s "
+            f"    stick-table type binary len 8 size 1m expire {route.sticky.ttl}s "
             "store gpt0 peers strangler"
         )
         yield ""
+
+
+def _key_lines(table: RoutingTable, route: Route) -> Iterator[str]:
+    """`txn.key` as `keys.extract_key` reads it.
+
+    For a json key, HAProxy's own json_query is exact for a string without escapes, the
+    common case, and costs a fraction of the Lua reader; anything else it could misread
+    (an escape in the body, a number, a boolean, no value) goes to the Lua reader, which
+    decodes as the embedded proxy does.
+    """
+    fetch = key_fetch(table, route)
+    if route.sticky is None or route.sticky.kind != "json":
+        yield f"    http-request set-var(txn.key) {fetch}"
+        return
+    name = route.sticky.name
+    steps = fetch.split(",", 2)[2:]  # the normalize converters after req.body,json_query(...)
+    native = f"req.body,json_query('$.{name}')"
+    exact = f"req.body,lua.strangler_json_key({name})"
+    yield f"    http-request set-var(txn.key) {native} unless {{ req.body -m sub \\\\ }}"
+    # No key yet: an escape in the body, or no string value; a digit or '-': a number.
+    yield (
+        f"    http-request set-var(txn.key) {exact} "
+        "if !{ var(txn.key) -m found } || { var(txn.key) -m beg -- - 0 1 2 3 4 5 6 7 8 9 }"
+    )
+    if steps:
+        yield f"    http-request set-var(txn.key) var(txn.key),{steps[0]} if has_key"
+
+
+def _affinity_lines(route: Route) -> Iterator[str]:
+    """A key served before keeps its backend while that backend is up (the flip survives)."""
+    yield "    http-request set-var(txn.skey) var(txn.key),xxh64 if has_key"
+    yield f"    http-request track-sc0 var(txn.skey) table {stick_table(route)} if has_skey"
+    yield "    http-request set-var(txn.pinned) sc_get_gpt0(0) if has_skey"
+    for position, name in enumerate(positions(route), start=1):
+        up = f"{{ srv_is_up({route_backend(route)}/{name}) }}"
+        yield (
+            f"    http-request set-var(txn.pick) int({position}) "
+            f"if {{ var(txn.pinned) -m int {position} }} {up}"
+        )

@@ -8,14 +8,16 @@ import pytest
 
 from strangler.loadtests.migration import Plan, migrate_under_load
 from strangler.loadtests.migration_report import passed
+from tests.integration.haproxy.support import needs_haproxy
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 STEPS = [0, 10, 50, 100, 0]
 
 
-def test_shifting_0_10_50_100_0_under_load_breaks_no_flow(tmp_path: Path) -> None:
-    plan = Plan(steps=STEPS, users=8, step_seconds=3.0, think=1.0)
+@pytest.mark.parametrize("data_plane", ["embedded", pytest.param("haproxy", marks=needs_haproxy)])
+def test_shifting_0_10_50_100_0_under_load_breaks_no_flow(tmp_path: Path, data_plane) -> None:
+    plan = Plan(steps=STEPS, users=8, step_seconds=3.0, think=1.0, data_plane=data_plane)
     figures, flows = migrate_under_load(tmp_path / "var", plan)
     failed = [(f.to, f.phase, f.error) for f in flows if f.broken or not f.sent]
     assert failed == []
