@@ -52,6 +52,9 @@ class ExportOptions:
     local_peer: str = "local"
     peer_bind: tuple[str, int] = ("127.0.0.1", 10000)
     peers: tuple[Peer, ...] = field(default_factory=tuple)
+    # A DNS server that resolves the backends' names at run time (in containers, Docker's:
+    # 127.0.0.11:53); a name it cannot resolve at start leaves the server down, not HAProxy.
+    resolver: tuple[str, int] | None = None
 
 
 def _ms(seconds: float) -> str:
@@ -118,6 +121,11 @@ def _global(table: RoutingTable, options: ExportOptions) -> Iterator[str]:
     yield "    set-var proc.internal_token env(STRANGLER_INTERNAL_TOKEN)"
     yield "    set-var proc.admin_token env(STRANGLER_ADMIN_TOKEN)"
     yield ""
+    if options.resolver is not None:
+        yield "resolvers dns"
+        yield f"    nameserver dns {options.resolver[0]}:{options.resolver[1]}"
+        yield "    hold valid 10s"
+        yield ""
     yield "# Affinity is shared with the other nodes and with the next process on a reload."
     yield "peers strangler"
     yield f"    peer {options.local_peer} {options.peer_bind[0]}:{options.peer_bind[1]}"
@@ -260,11 +268,13 @@ def _backends(table: RoutingTable, options: ExportOptions) -> Iterator[str]:
         host = f"[{backend.host}]" if ":" in backend.host else backend.host
         return f"{host}:{backend.port}"
 
+    resolve = " resolvers dns init-addr last,libc,none" if options.resolver else ""
+
     def route_server(backend: Backend, ident: int, weighted: bool) -> Iterator[str]:
         """A backend as a server of a route: up or down as its own backend's checks say."""
         weight = "" if weighted else " weight 0"
         tracked = f"track b:{backend.name}/{backend.name}"
-        yield f"    server {backend.name} {address(backend)} id {ident}{weight} {tracked}"
+        yield f"    server {backend.name} {address(backend)} id {ident}{weight} {tracked}{resolve}"
 
     # One backend per backend of ours: the default's and forced requests go there, and its
     # server's health check (on its own health path) is the circuit every route follows.
@@ -278,7 +288,7 @@ def _backends(table: RoutingTable, options: ExportOptions) -> Iterator[str]:
         yield (
             f"    server {name} {address(backend)} id 1 check inter 2s fastinter {cooldown} "
             f"downinter {cooldown} rise 1 fall {options.circuit_threshold} "
-            f"observe layer4 error-limit {options.circuit_threshold} on-error mark-down"
+            f"observe layer4 error-limit {options.circuit_threshold} on-error mark-down{resolve}"
         )
         yield ""
     for route in table.routes:

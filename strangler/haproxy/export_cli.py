@@ -79,8 +79,16 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         metavar="NAME=HOST:PORT",
         help="this node in the peers section that shares the stick tables",
     )
-    add("--peer", type=_peer, action="append", default=[], metavar="NAME=HOST:PORT",
-        help="another HAProxy node sharing affinity (repeat for each)")  # fmt: skip
+    add(
+        "--peer",
+        type=_peer,
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="another HAProxy node sharing affinity (repeat for each)",
+    )
+    add("--resolver", type=lambda t: _address(t, "--resolver"), default=None,
+        help="a DNS server for backend names at run time, e.g. 127.0.0.11:53 in Docker")  # fmt: skip
 
 
 def options_from(args: argparse.Namespace, state_dir: Path) -> ExportOptions:
@@ -101,6 +109,7 @@ def options_from(args: argparse.Namespace, state_dir: Path) -> ExportOptions:
         local_peer=local.name,
         peer_bind=(local.host, local.port),
         peers=tuple(args.peer),
+        resolver=args.resolver,
     )
 
 

@@ -85,7 +85,7 @@ def write(table: RoutingTable, options: ExportOptions, config: Path | None = Non
 def check(config: Path) -> None:
     """`haproxy -c`; HAProxyError with its alerts when the config is refused."""
     result = subprocess.run(
-        [haproxy_binary(), "-c", "-q", "-f", str(config)],
+        [haproxy_binary(), "-c", "-f", str(config)],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     if result.returncode != 0:

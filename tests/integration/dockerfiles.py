@@ -43,7 +43,10 @@ def lay_out_image(dockerfile: Path, app_dir: Path) -> Path:
         *sources, dest = rest.split()
         for source in sources:
             src = REPO / source
-            target = app_dir / dest
+            # An absolute destination lands under app_dir/rootfs, never on this machine's /.
+            target = (
+                app_dir / "rootfs" / dest.lstrip("/") if dest.startswith("/") else app_dir / dest
+            )
             if src.is_dir():
                 ignore = shutil.ignore_patterns("__pycache__")  # .dockerignore's
                 shutil.copytree(src, target, dirs_exist_ok=True, ignore=ignore)

@@ -37,3 +37,13 @@ def test_the_backend_extra_covers_every_import_of_the_backends() -> None:
     assert imported, "the scan found no imports at all"
     assert imported <= declared, f"imported but not in the backend extra: {imported - declared}"
     assert "gunicorn" in declared  # the images' CMD runs it
+
+
+def test_the_proxy_extra_covers_every_import_of_the_data_plane_and_the_routing_model() -> None:
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["proxy"]
+    declared = {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in extra}
+    imported = third_party_imports("proxy") | third_party_imports("strangler/routing")
+    assert {"uvloop", "httptools", "yaml", "xxhash"} <= imported
+    assert {"pyyaml" if name == "yaml" else name for name in imported} <= declared
