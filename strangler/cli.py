@@ -12,6 +12,10 @@ from collections.abc import Sequence
 #   main(verb: str, args: argparse.Namespace) -> int
 VERBS: dict[str, tuple[str, str]] = {
     "up": ("strangler.stack.up", "run the whole stack in the foreground; Ctrl-C stops it"),
+    "init": (
+        "strangler.control.init",
+        "write a routing file for your legacy backend and its replacement",
+    ),
     "shift": (
         "strangler.control.shift_cli",
         "send PERCENT of a route's traffic to its new backend",
