@@ -16,6 +16,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "strangler.control.init",
         "write a routing file for your legacy backend and its replacement",
     ),
+    "serve": (
+        "strangler.stack.serve",
+        "run the data plane alone in front of the routing file's backends; Ctrl-C stops it",
+    ),
     "shift": (
         "strangler.control.shift_cli",
         "send PERCENT of a route's traffic to its new backend",
