@@ -33,7 +33,11 @@ VERBS: dict[str, tuple[str, str]] = {
         "routes, splits and per-backend figures from the running proxy",
     ),
     "events": ("strangler.monolith.events", "list or replay dead-lettered verification events"),
-    "record": ("strangler.contracts.recorder", "record contract scenarios from the monolith"),
+    "record": ("strangler.contracts.recorder", "record contract scenarios from the legacy backend"),
+    "verify": (
+        "strangler.contracts.verify",
+        "replay recorded contracts against a base URL; exit 1 on any difference",
+    ),
     "bench": ("strangler.bench", "benchmark: direct vs through the proxy (and nginx)"),
     "load": ("strangler.loadtests.run", "headless locust run through the proxy, CSV/HTML reports"),
     "load-migration": (
