@@ -8,6 +8,7 @@ and exits 1 when the failure ratio is above --max-failure-ratio.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import subprocess
 import sys
@@ -106,6 +107,12 @@ def run_locust(args: argparse.Namespace, host: str, sink_url: str | None) -> int
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("locust") is None:
+        print(
+            f"strangler {verb}: locust is not installed: pip install 'strangler[load]'",
+            file=sys.stderr,
+        )
+        return 2
     if args.host:
         if args.split or args.no_proxy:
             print("loadtests.run: --split and --no-proxy need a stack of its own, not --host")

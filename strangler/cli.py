@@ -12,6 +12,14 @@ from collections.abc import Sequence
 #   main(verb: str, args: argparse.Namespace) -> int
 VERBS: dict[str, tuple[str, str]] = {
     "up": ("strangler.stack.up", "run the whole stack in the foreground; Ctrl-C stops it"),
+    "init": (
+        "strangler.control.init",
+        "write a routing file for your legacy backend and its replacement",
+    ),
+    "serve": (
+        "strangler.stack.serve",
+        "run the data plane alone in front of the routing file's backends; Ctrl-C stops it",
+    ),
     "shift": (
         "strangler.control.shift_cli",
         "send PERCENT of a route's traffic to its new backend",
@@ -25,7 +33,11 @@ VERBS: dict[str, tuple[str, str]] = {
         "routes, splits and per-backend figures from the running proxy",
     ),
     "events": ("strangler.monolith.events", "list or replay dead-lettered verification events"),
-    "record": ("strangler.contracts.recorder", "record contract scenarios from the monolith"),
+    "record": ("strangler.contracts.recorder", "record contract scenarios from the legacy backend"),
+    "verify": (
+        "strangler.contracts.verify",
+        "replay recorded contracts against a base URL; exit 1 on any difference",
+    ),
     "export": (
         "strangler.haproxy.export_cli",
         "render routes.yaml as a complete config for a data plane: haproxy",

@@ -93,9 +93,18 @@ class Scenario:
     steps: tuple[Step, ...]
     match: dict[str, Any]  # explicit matchers for every step whose response has the path
     digest: str  # of the parsed content: comments may change, the contract may not
+    source: str = ""  # the file it was read from
 
     def applies_to(self, target: Target) -> bool:
         return target in self.targets
+
+    @property
+    def uses_sink(self) -> bool:
+        """Whether a step reads the webhook sink (its messages, or a code it received)."""
+        return any(
+            step.sink is not None or any(isinstance(c, SinkCode) for c in step.capture.values())
+            for step in self.steps
+        )
 
 
 def _keys(data: Any, allowed: set[str], where: str, required: tuple[str, ...] = ()) -> dict:
@@ -217,6 +226,7 @@ def parse_scenario(data: Any, source: str, default_name: str) -> Scenario:
         steps=steps,
         match=_match(data.get("match"), f"{source}: match"),
         digest=hashlib.sha256(canonical.encode()).hexdigest(),
+        source=source,
     )
 
 
@@ -230,7 +240,15 @@ def load_scenario(path: Path) -> Scenario:
 
 def load_scenarios(directory: Path, only: str | None = None) -> list[Scenario]:
     """Every scenario in `directory`, sorted by name; `only` picks one by name."""
+    if not directory.is_dir():
+        raise ScenarioError(f"{directory}: no such scenario folder")
     found = [load_scenario(p) for p in sorted(directory.glob("*.yaml"))]
+    if not found:
+        raise ScenarioError(f"{directory}: no scenario files (*.yaml) in it")
+    names = [s.name for s in found]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ScenarioError(f"{directory}: two files name the scenario {twice[0]!r}")
     if only is not None:
         found = [s for s in found if s.name == only]
         if not found:

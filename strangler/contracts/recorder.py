@@ -1,4 +1,8 @@
-"""`strangler record`: run every scenario twice against the monolith and write the recordings."""
+"""`strangler record`: run every scenario twice against the legacy backend, write the recordings.
+
+The legacy backend is `--base-url` (yours: any HTTP API), or, without it, this repository's
+demo monolith started here on free ports.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +22,13 @@ from strangler.contracts.filters import redact
 from strangler.contracts.model import RecordMode, Scenario, ScenarioError, Target, load_scenarios
 from strangler.contracts.recording import Recording, build, path_for, write
 from strangler.contracts.replay import ASPECTS
-from strangler.contracts.runner import Endpoints, Run, run_scenario
+from strangler.contracts.runner import (
+    EndpointError,
+    Endpoints,
+    Run,
+    check_base_url,
+    run_scenario,
+)
 from strangler.contracts.stacks import running
 from strangler.contracts.templating import unrender
 from strangler.control import project
@@ -70,21 +81,51 @@ def recording_from(scenario: Scenario, first_run: Run, second_run: Run) -> Recor
 
 
 def record_all(
-    scenarios: list[Scenario], endpoints: Endpoints, out: Path, mode: RecordMode
+    scenarios: list[Scenario],
+    endpoints: Endpoints,
+    out: Path,
+    mode: RecordMode,
+    root: Path | None = None,
 ) -> list[Path]:
+    """Record each scenario into `out`; headers name scenario files relative to `root`.
+
+    `root` defaults to the project's (see `strangler.control.project`), so the files read
+    the same on every machine.
+    """
+    root = (project.load().root if root is None else root).resolve()
     written = []
     for scenario in scenarios:
         if mode is RecordMode.NEW and path_for(scenario.name, out).exists():
             continue
-        written.append(write(record_scenario(scenario, endpoints), out))
+        made = record_scenario(scenario, endpoints)
+        written.append(write(replace(made, source=shown_source(scenario, root)), out))
     return written
+
+
+def shown_source(scenario: Scenario, root: Path) -> str:
+    """The scenario's file as a recording's header names it: relative to `root` if inside."""
+    path = Path(scenario.source).resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def sink_needed(scenarios: list[Scenario], sink_url: str | None) -> str | None:
+    """Why the scenarios cannot run without a sink, or None."""
+    needing = [s.name for s in scenarios if s.uses_sink]
+    if sink_url or not needing:
+        return None
+    return (
+        f"scenario {needing[0]!r} reads the webhook sink (a `sink:` step or a `sink_code` "
+        "capture): give --sink-url, where your backend delivers its messages"
+    )
 
 
 @contextlib.contextmanager
 def endpoints_for(args: argparse.Namespace) -> Iterator[Endpoints]:
     """The given base URL, or a monolith started here (gunicorn, sink, short code lifetime)."""
     if args.base_url:
-        yield Endpoints(args.base_url, args.monolith_url or args.base_url, args.sink_url)
+        base = args.base_url.rstrip("/")
+        legacy = (args.monolith_url or base).rstrip("/")
+        yield Endpoints(base, legacy, (args.sink_url or "").rstrip("/"))
         return
     with (
         tempfile.TemporaryDirectory(prefix="strangler-record-") as tmp,
@@ -95,9 +136,19 @@ def endpoints_for(args: argparse.Namespace) -> Iterator[Endpoints]:
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--base-url", help="record from this running monolith instead of starting one")
-    add("--monolith-url", help="with --base-url: where `via: monolith` steps go")
-    add("--sink-url", help="with --base-url: the webhook sink's base URL (required)")
+    add(
+        "--base-url",
+        help="record from this running legacy backend (default: start the demo monolith)",
+    )
+    add(
+        "--monolith-url",
+        "--legacy-url",
+        help="with --base-url: where `via: monolith` steps go (default: the base URL)",
+    )
+    add(
+        "--sink-url",
+        help="with --base-url: the webhook sink's base URL, for scenarios that read it",
+    )
     add("--scenario", help="record only this scenario (by name)")
     add("--scenarios", type=Path, default=None, help="scenario files (default: the project's)")
     add("--out", type=Path, default=None, help="where recordings go (default: the project's)")
@@ -110,16 +161,23 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
-    if args.base_url and not args.sink_url:
-        print("strangler record: --base-url needs --sink-url (the webhook sink)", file=sys.stderr)
+    where = project.load()
+    out = args.out or where.recordings
+    try:
+        for flag in ("base_url", "monolith_url", "sink_url"):
+            if getattr(args, flag):
+                check_base_url(getattr(args, flag), "--" + flag.replace("_", "-"))
+        scenarios = load_scenarios(args.scenarios or where.scenarios, only=args.scenario)
+        problem = sink_needed(scenarios, args.sink_url) if args.base_url else None
+        if problem:
+            raise ScenarioError(problem)
+    except (ScenarioError, EndpointError) as exc:
+        print(f"strangler record: {exc}", file=sys.stderr)
         return 2
     try:
-        where = project.load()
-        out = args.out or where.recordings
-        scenarios = load_scenarios(args.scenarios or where.scenarios, only=args.scenario)
         with endpoints_for(args) as endpoints:
-            written = record_all(scenarios, endpoints, out, args.mode)
-    except (ScenarioError, RecordError) as exc:
+            written = record_all(scenarios, endpoints, out, args.mode, where.root)
+    except RecordError as exc:
         print(f"strangler record: {exc}", file=sys.stderr)
         return 1
     for path in written:

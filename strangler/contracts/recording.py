@@ -7,15 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 
 from strangler.contracts.filters import redact_request_headers
 from strangler.contracts.model import NO_BODY, Scenario, Step, Via
 
 HEADER = (
     "# Recorded from the monolith by `strangler record`; do not edit by hand.\n"
-    "# Change tests/contract/scenarios/{name}.yaml and re-record instead.\n"
+    "# Change {source} and re-record instead.\n"
 )
+
+
+class RecordingError(ValueError):
+    """A recording file that cannot be read as one; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class Recording:
     scenario: str
     scenario_digest: str
     steps: list[dict[str, Any]]  # {"name", "request", "response"}; response holds matchers
+    source: str | None = None  # the scenario file, as the header names it; not in the data
 
     def expected(self, index: int) -> dict[str, Any]:
         return self.steps[index]["response"]
@@ -72,7 +77,8 @@ def dumps(recording: Recording) -> str:
     }
     buffer = io.StringIO()
     _yaml().dump(data, buffer)
-    return HEADER.format(name=recording.scenario) + buffer.getvalue()
+    source = recording.source or f"the scenario {recording.scenario!r}"
+    return HEADER.format(source=source) + buffer.getvalue()
 
 
 def path_for(name: str, directory: Path) -> Path:
@@ -94,5 +100,22 @@ def read(name: str, directory: Path) -> Recording | None:
     path = path_for(name, directory)
     if not path.exists():
         return None
-    data = _yaml().load(path.read_text())
-    return Recording(data["scenario"], data["scenario_digest"], list(data["steps"]))
+    return read_file(path)
+
+
+def read_file(path: Path) -> Recording:
+    """The recording in `path`; RecordingError when it is not one."""
+    try:
+        data = _yaml().load(path.read_text())
+    except (OSError, YAMLError) as exc:
+        raise RecordingError(f"{path}: not a readable recording: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+        raise RecordingError(f"{path}: not a recording (no list of steps)")
+    steps = data["steps"]
+    if not all(isinstance(s, dict) and {"name", "request", "response"} <= s.keys() for s in steps):
+        raise RecordingError(f"{path}: a step lacks its name, request or response")
+    if not isinstance(data.get("scenario"), str) or not isinstance(
+        data.get("scenario_digest"), str
+    ):
+        raise RecordingError(f"{path}: scenario and scenario_digest must be strings")
+    return Recording(data["scenario"], data["scenario_digest"], list(steps))

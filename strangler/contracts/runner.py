@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -17,6 +18,22 @@ from strangler.contracts.templating import UnknownVariableError, generate, rende
 REQUEST_TIMEOUT = 10.0
 BACKEND_HEADER = "X-Strangler-Backend"  # the proxy names the backend that answered
 SINK_WAIT = 3.0  # delivery is synchronous in both backends; this only absorbs scheduling hiccups
+
+
+class EndpointError(ValueError):
+    """A base URL given on the command line that no request could go to; names the flag."""
+
+
+def check_base_url(url: str, flag: str) -> str:
+    """`url` without its trailing slash; EndpointError unless it is http(s)://host[:port][/path]."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError as exc:
+        raise EndpointError(f"{flag}: {url!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise EndpointError(f"{flag}: expected http://host:port, got {url!r}")
+    return url.rstrip("/")
 
 
 class StepFailed(RuntimeError):

@@ -8,8 +8,6 @@ import fcntl
 import getpass
 import json
 import os
-import stat
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, ScalarNode
 
 from strangler.control import project
+from strangler.control.atomic import write_atomically
 from strangler.routing.records import Route, RoutingConfigError, RoutingTable
 from strangler.routing.table import parse_text
 
@@ -117,13 +116,13 @@ def shift(
         }
         with _audit_log(audit) as audit_fd:  # opened first: an unwritable log stops the edit
             if edit.changed:
-                _write_atomically(real, edit.text)
+                write_atomically(real, edit.text)
             try:
                 os.write(audit_fd, (json.dumps(record, ensure_ascii=False) + "\n").encode())
                 os.fsync(audit_fd)
             except OSError:
                 if edit.changed:  # no change may stand without its audit line
-                    _write_atomically(real, raw)
+                    write_atomically(real, raw)
                 raise
     return ShiftResult(route, edit.old_split, edit.new_split, edit.changed, real, audit)
 
@@ -228,28 +227,6 @@ def _audit_log(path: Path) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so readers see the old file or the new one, never a mix."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a crash
-    finally:
-        os.close(dir_fd)
 
 
 def _current_user() -> str:

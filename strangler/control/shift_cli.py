@@ -21,7 +21,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         "--routes",
         type=Path,
         default=None,
-        help="routing file (default: $STRANGLER_ROUTES or proxy/routes.yaml)",
+        help="routing file (default: $STRANGLER_ROUTES or the project's, see strangler.toml)",
     )
 
 

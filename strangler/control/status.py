@@ -10,18 +10,61 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from strangler.control import dataplane, project
 
-def default_admin_url(environ: dict[str, str] | os._Environ | None = None) -> str:
+DEFAULT_ADMIN_BIND = "127.0.0.1:8009"
+
+
+def default_admin_url(environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
-    return "http://" + environ.get("STRANGLER_ADMIN_BIND", "127.0.0.1:8009")
+    return "http://" + environ.get("STRANGLER_ADMIN_BIND", DEFAULT_ADMIN_BIND)
+
+
+@dataclass(frozen=True)
+class Admin:
+    """The admin URL the CLI talks to, and where that came from (for its messages)."""
+
+    url: str
+    recorded: dataplane.DataPlane | None = None  # set when the project's record named it
+
+    def where(self) -> str:
+        if self.recorded is None:
+            return self.url
+        plane = self.recorded
+        return f"{self.url} (the {plane.kind} data plane of pid {plane.pid}, recorded)"
+
+
+def find_admin(
+    explicit: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    var: Path | None = None,
+) -> Admin:
+    """`--admin`, else $STRANGLER_ADMIN_BIND, else the project's running data plane, else 8009.
+
+    Raises dataplane.RecordError when the project's record cannot be read.
+    """
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Admin(explicit)
+    if environ.get("STRANGLER_ADMIN_BIND"):
+        return Admin(default_admin_url(environ))
+    plane = dataplane.load(project.load(environ=environ).var if var is None else var)
+    if plane is not None and plane.admin_url:
+        return Admin(plane.admin_url, plane)
+    return Admin(default_admin_url(environ))
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--admin", default=None, help="admin URL (default: http:// + $STRANGLER_ADMIN_BIND)"
+        "--admin",
+        default=None,
+        help="admin URL (default: http:// + $STRANGLER_ADMIN_BIND, else the data plane that "
+        "`strangler serve` or `strangler up` recorded in the project's var/, else :8009)",
     )
     parser.add_argument(
         "--token", default=None, help="admin token (default: $STRANGLER_ADMIN_TOKEN)"
@@ -75,7 +118,12 @@ def confirm_applied(routes: Path, verb: str, timeout: float = 5.0) -> int:
     0 when it does, or when no proxy runs (the file is read at start); 1 when a proxy
     that runs this file did not take it up in time (say, its environment differs).
     """
-    url = default_admin_url()
+    try:
+        admin = find_admin()
+    except dataplane.RecordError as exc:
+        print(f"strangler {verb}: cannot confirm: {exc}", file=sys.stderr)
+        return 0
+    url = admin.url
     token = os.environ.get("STRANGLER_ADMIN_TOKEN")
     try:
         running = fetch(url, token)
@@ -101,16 +149,23 @@ def confirm_applied(routes: Path, verb: str, timeout: float = 5.0) -> int:
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
-    url = args.admin or default_admin_url()
+    try:
+        admin = find_admin(args.admin)
+    except dataplane.RecordError as exc:
+        print(f"strangler status: {exc}", file=sys.stderr)
+        return 1
     token = args.token or os.environ.get("STRANGLER_ADMIN_TOKEN")
     try:
-        doc = fetch(url, token)
+        doc = fetch(admin.url, token)
     except urllib.error.HTTPError as exc:
         hint = " (set STRANGLER_ADMIN_TOKEN or pass --token)" if exc.code == 401 else ""
-        print(f"strangler status: {url} answered {exc.code}{hint}", file=sys.stderr)
+        print(f"strangler status: {admin.where()} answered {exc.code}{hint}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:
-        print(f"strangler status: cannot reach the proxy admin at {url}: {exc}", file=sys.stderr)
+        print(
+            f"strangler status: cannot reach the proxy admin at {admin.where()}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     print(json.dumps(doc, indent=2) if args.json else render(doc))
     return 0

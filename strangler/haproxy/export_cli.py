@@ -88,7 +88,7 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         help="another HAProxy node sharing affinity (repeat for each)",
     )
     add("--resolver", type=lambda t: _address(t, "--resolver"), default=None,
-        help="a DNS server for backend names at run time, e.g. 127.0.0.11:53 in Docker")  # fmt: skip
+        help="DNS for the backends' names at run time (Docker: 127.0.0.11:53)")  # fmt: skip
 
 
 def options_from(args: argparse.Namespace, state_dir: Path) -> ExportOptions:

@@ -19,7 +19,7 @@ from strangler.stack import specs
 from strangler.stack.sink import WebhookSink
 from strangler.stack.supervisor import Supervisor
 
-DEMO_ROUTES = specs.package_dir("strangler.proxy") / "routes.yaml"
+DEMO_ROUTES = specs.DEMO_ROUTES
 MIGRATED_ROUTE = "verification"
 START_TIMEOUT = 60.0  # seconds per child: gunicorn boots slowly on a busy shared machine
 

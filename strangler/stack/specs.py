@@ -6,15 +6,12 @@ import importlib.util
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from strangler.control import project, status
 from strangler.stack.supervisor import ChildSpec, free_port, http_ready, python_module, redis_ready
-
-# The checkout (or installation) the packages below come from: children run from there.
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def package_dir(name: str) -> Path:
@@ -27,6 +24,11 @@ def package_dir(name: str) -> Path:
 
 MONOLITH_GUNICORN_CONF = package_dir("strangler.monolith") / "gunicorn.conf.py"
 SERVICE_GUNICORN_CONF = package_dir("strangler.extracted.verification_service") / "gunicorn.conf.py"
+# The demo's routing table, installed with the package: copied, never edited in place.
+DEMO_ROUTES = package_dir("strangler.proxy") / "routes.yaml"
+
+
+WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}  # listen on every address: connect to loopback
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class StackConfig:
     var_dir: Path = Path("var")
     workers: int | None = None
     env: dict[str, str] = field(default_factory=dict)  # extra env for every child
+    # `strangler serve` may listen elsewhere than loopback; None: `host`, as `strangler up` does.
+    proxy_host: str | None = None
+    admin_host: str | None = None
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> StackConfig:
@@ -71,8 +76,10 @@ class StackConfig:
         }
         return replace(cls(var_dir=var_dir), **{**ports, **overrides})
 
-    def url(self, port: int) -> str:
-        return f"http://{self.host}:{port}"
+    def url(self, port: int, host: str | None = None) -> str:
+        """Where to connect to a listener on `host` (a wildcard address: this machine)."""
+        host = WILDCARDS.get(host or self.host, host or self.host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     @property
     def monolith_url(self) -> str:
@@ -83,12 +90,20 @@ class StackConfig:
         return self.url(self.service_port)
 
     @property
+    def proxy_bind(self) -> str:
+        return f"{self.proxy_host or self.host}:{self.proxy_port}"
+
+    @property
+    def admin_bind(self) -> str:
+        return f"{self.admin_host or self.host}:{self.admin_port}"
+
+    @property
     def proxy_url(self) -> str:
-        return self.url(self.proxy_port)
+        return self.url(self.proxy_port, self.proxy_host)
 
     @property
     def admin_url(self) -> str:
-        return self.url(self.admin_port)
+        return self.url(self.admin_port, self.admin_host)
 
     @property
     def effective_redis_url(self) -> str:
@@ -120,7 +135,8 @@ def redis_server_path() -> str:
     return path
 
 
-def redis_spec(cfg: StackConfig, persist: bool = True) -> ChildSpec:
+def redis_spec(cfg: StackConfig, persist: bool = True, quiet: bool = False) -> ChildSpec:
+    """A redis-server of the stack's own; `quiet`: warnings only in its log."""
     data_dir = (cfg.var_dir / "redis").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -132,6 +148,7 @@ def redis_spec(cfg: StackConfig, persist: bool = True) -> ChildSpec:
         "--appendonly", "yes" if persist else "no",
         "--daemonize", "no",
         "--protected-mode", "yes",
+        *(["--loglevel", "warning"] if quiet else []),
     ]  # fmt: skip
     return ChildSpec("redis", argv, ready=redis_ready(cfg.host, cfg.redis_port))
 
@@ -142,7 +159,7 @@ def monolith_spec(cfg: StackConfig) -> ChildSpec:
     env = {**cfg.common_env(), "MONOLITH_BIND": f"{cfg.host}:{cfg.monolith_port}"}
     return ChildSpec(
         "monolith", argv, env=env, ready=http_ready(cfg.monolith_url + "/healthz"),
-        url=cfg.monolith_url, cwd=str(PACKAGE_ROOT),
+        url=cfg.monolith_url,
     )  # fmt: skip
 
 
@@ -152,60 +169,76 @@ def service_spec(cfg: StackConfig) -> ChildSpec:
     env = {**cfg.common_env(), "VERIFICATION_BIND": f"{cfg.host}:{cfg.service_port}"}
     return ChildSpec(
         "verification", argv, env=env, ready=http_ready(cfg.service_url + "/healthz"),
-        url=cfg.service_url, cwd=str(PACKAGE_ROOT),
+        url=cfg.service_url,
     )  # fmt: skip
 
 
 def consumer_spec(cfg: StackConfig) -> ChildSpec:
     argv = python_module("strangler.monolith.events")
-    return ChildSpec("consumer", argv, env=cfg.common_env(), cwd=str(PACKAGE_ROOT))
+    return ChildSpec("consumer", argv, env=cfg.common_env())
 
 
-def proxy_spec(cfg: StackConfig, routes_path: Path | str) -> ChildSpec:
+def proxy_spec(
+    cfg: StackConfig, routes_path: Path | str, base_env: Mapping[str, str] | None = None
+) -> ChildSpec:
     """The proxy on `cfg.proxy_port` with its admin listener on `cfg.admin_port`.
 
     Ready once the admin status lists every worker, so no worker misses the first requests.
+    `base_env` replaces the stack's environment (the demo backends' URLs, which its routing
+    table names): `strangler serve` gives only Redis, in front of someone else's backends.
     """
     argv = python_module("strangler.proxy.server", "--routes", str(routes_path))
     env = {
-        **cfg.common_env(),
-        "STRANGLER_PROXY_BIND": f"{cfg.host}:{cfg.proxy_port}",
-        "STRANGLER_ADMIN_BIND": f"{cfg.host}:{cfg.admin_port}",
+        **(cfg.common_env() if base_env is None else base_env),
+        "STRANGLER_PROXY_BIND": cfg.proxy_bind,
+        "STRANGLER_ADMIN_BIND": cfg.admin_bind,
     }
     if cfg.workers is not None:
         env["STRANGLER_WORKERS"] = str(cfg.workers)
     workers = int(env.get("STRANGLER_WORKERS") or os.environ.get("STRANGLER_WORKERS") or 0)
     token = env.get("STRANGLER_ADMIN_TOKEN") or os.environ.get("STRANGLER_ADMIN_TOKEN")
     ready = _proxy_ready(cfg.admin_url, token, workers or os.cpu_count())
-    return ChildSpec("proxy", argv, env=env, ready=ready, url=cfg.proxy_url, cwd=str(PACKAGE_ROOT))
+    return ChildSpec("proxy", argv, env=env, ready=ready, url=cfg.proxy_url)
 
 
 DATA_PLANES = ("embedded", "haproxy")
 
 
-def data_plane_spec(cfg: StackConfig, routes_path: Path | str, data_plane: str) -> ChildSpec:
+def data_plane_spec(
+    cfg: StackConfig,
+    routes_path: Path | str,
+    data_plane: str,
+    base_env: Mapping[str, str] | None = None,
+) -> ChildSpec:
     """The public URL's process: the embedded proxy, or HAProxy run by its agent."""
     if data_plane == "embedded":
-        return proxy_spec(cfg, routes_path)
+        return proxy_spec(cfg, routes_path, base_env)
     if data_plane == "haproxy":
-        return haproxy_spec(cfg, routes_path)
+        return haproxy_spec(cfg, routes_path, base_env)
     raise ValueError(f"unknown data plane {data_plane!r} (known: {', '.join(DATA_PLANES)})")
 
 
-def haproxy_spec(cfg: StackConfig, routes_path: Path | str) -> ChildSpec:
+def haproxy_state_dir(cfg: StackConfig) -> Path:
+    """Where the agent writes HAProxy's files and HAProxy its runtime API socket."""
+    return (cfg.var_dir / "haproxy").resolve()
+
+
+def haproxy_spec(
+    cfg: StackConfig, routes_path: Path | str, base_env: Mapping[str, str] | None = None
+) -> ChildSpec:
     """HAProxy (master-worker, under `strangler.haproxy.agent`) on the proxy's addresses.
 
     Ready once its admin status answers from HAProxy's own counters: HAProxy and the agent
     both run, and the table is applied.
     """
-    state_dir = (cfg.var_dir / "haproxy").resolve()
+    state_dir = haproxy_state_dir(cfg)
     argv = python_module(
         "strangler.haproxy.agent", "--routes", str(routes_path), "--state-dir", str(state_dir)
     )
     env = {
-        **cfg.common_env(),
-        "STRANGLER_PROXY_BIND": f"{cfg.host}:{cfg.proxy_port}",
-        "STRANGLER_ADMIN_BIND": f"{cfg.host}:{cfg.admin_port}",
+        **(cfg.common_env() if base_env is None else base_env),
+        "STRANGLER_PROXY_BIND": cfg.proxy_bind,
+        "STRANGLER_ADMIN_BIND": cfg.admin_bind,
     }
     if cfg.workers is not None:
         env["STRANGLER_WORKERS"] = str(cfg.workers)

@@ -234,5 +234,9 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
 
 
 def python_module(module: str, *args: str) -> list[str]:
-    """argv running `python -m module args` with this interpreter."""
-    return [sys.executable, "-m", module, *args]
+    """argv running `python -m module args` with this interpreter.
+
+    `-P`: the working directory is not put on the module path, so a `strangler` folder
+    there (a checkout, say) never shadows the installed package the command came from.
+    """
+    return [sys.executable, "-P", "-m", module, *args]

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import secrets
-import signal
+import shutil
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 
-from strangler.control import project
+from strangler.control import dataplane, project
+from strangler.stack import foreground
 from strangler.stack import specs as stack
-from strangler.stack.supervisor import Child, ChildSpec, StartError, Supervisor
-
-RESTARTS_ALLOWED = 5  # per child within RESTART_WINDOW, then the stack gives up
-RESTART_WINDOW = 60.0
-
-
-class _Stop(Exception):
-    """Raised in the main thread by SIGTERM/SIGINT."""
+from strangler.stack.supervisor import Child, ChildSpec
 
 
 def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -65,73 +58,37 @@ def main(verb: str, args: argparse.Namespace) -> int:
     if args.workers is not None:
         env["STRANGLER_WORKERS"] = str(args.workers)
     cfg = replace(cfg, env=env, workers=args.workers)
+    if foreground.already_running(verb, cfg.var_dir):
+        return 1
     try:
-        specs = plan(cfg, (args.routes or project.load().routes).resolve(), args.data_plane)
+        routes = routes_for(args.routes)
+        specs = plan(cfg, routes, args.data_plane)
     except (FileNotFoundError, ValueError) as exc:
         print(f"strangler up: {exc}", file=sys.stderr)
         return 1
-    return run(cfg, specs)
+    plane = functools.partial(
+        dataplane.DataPlane.of_this_process, args.data_plane, routes, cfg.proxy_url, cfg.admin_url
+    )
+    return foreground.run(
+        verb, specs, functools.partial(_print_banner, cfg), (cfg.var_dir.resolve(), plane)
+    )
 
 
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
+def routes_for(given: Path | None) -> Path:
+    """The routing table `up` serves: `--routes`, else the project's.
 
-
-def run(cfg: stack.StackConfig, specs: list[ChildSpec]) -> int:
-    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    sup = Supervisor(prefix_output=True)
-    try:
-        for spec in specs:
-            sup.start(spec, timeout=60)
-        _print_banner(cfg, sup.children)
-        return _watch(sup)
-    except StartError as exc:
-        print(f"strangler up: {exc}", file=sys.stderr)
-        return 1
-    except _Stop as exc:
-        print(f"strangler up: {exc}: stopping", flush=True)
-        return 0
-    finally:
-        # A second Ctrl-C must not interrupt the shutdown half-way and leave orphans.
-        for signum in previous:
-            signal.signal(signum, signal.SIG_IGN)
-        sup.stop_all()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        print("strangler up: every process stopped", flush=True)
-
-
-def _watch(sup: Supervisor) -> int:
-    """Restart a child that dies (with a budget), like a process manager would."""
-    restarts: dict[str, list[float]] = {}
-    while True:
-        time.sleep(0.5)
-        dead = sup.first_exited()
-        if dead is None:
-            continue
-        now = time.monotonic()
-        recent = [t for t in restarts.get(dead.name, []) if now - t < RESTART_WINDOW]
-        code = dead.process.returncode
-        if len(recent) >= RESTARTS_ALLOWED:
-            print(f"strangler up: {dead.name} keeps exiting (status {code}); stopping", flush=True)
-            return 1
-        print(f"strangler up: {dead.name} exited with status {code}; restarting", flush=True)
-        restarts[dead.name] = [*recent, now]
-        _restart(sup, dead)
-
-
-def _restart(sup: Supervisor, dead: Child) -> None:
-    sup.stop(dead)
-    index = sup.children.index(dead)
-    sup.children.remove(dead)
-    try:
-        sup.start(dead.spec, timeout=60)
-    except StartError as exc:
-        print(f"strangler up: {exc}", flush=True)
-        # Stopped, it stays in the list, so _watch tries again within its budget.
-        sup.stop(sup.children[-1])
-    # Keep the start order, so the stop order stays the reverse of it.
-    sup.children.insert(index, sup.children.pop())
+    The stack is the demo: in a directory that has no routing table yet, the demo's own is
+    copied there (the installed one is never edited), so `shift` finds it afterwards.
+    """
+    routes = (given or project.load().routes).resolve()
+    if routes.is_file():
+        return routes
+    if given is not None or os.environ.get("STRANGLER_ROUTES"):
+        raise FileNotFoundError(f"{routes}: no such routing file")
+    routes.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(stack.DEMO_ROUTES, routes)
+    print(f"strangler up: no routing table here: the demo's copied to {routes}", flush=True)
+    return routes
 
 
 def _print_banner(cfg: stack.StackConfig, children: list[Child]) -> None:

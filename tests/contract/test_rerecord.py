@@ -13,6 +13,7 @@ from strangler.contracts.recorder import record_all
 from strangler.contracts.runner import Endpoints
 from tests.contract.conftest import contract_target
 from tests.contract.suite import RECORDINGS, SCENARIOS
+from tests.repository import REPO
 
 
 def _first_difference(left: Path, right: Path) -> str:
@@ -35,7 +36,7 @@ def test_recording_twice_gives_the_committed_bytes(
     scenarios = load_scenarios(SCENARIOS)
     first, second = tmp_path / "first", tmp_path / "second"
     for out in (first, second):
-        record_all(scenarios, contract_endpoints, out, RecordMode.ALL)
+        record_all(scenarios, contract_endpoints, out, RecordMode.ALL, root=REPO)
     for scenario in scenarios:
         a, b = recording.path_for(scenario.name, first), recording.path_for(scenario.name, second)
         assert a.read_bytes() == b.read_bytes(), _first_difference(a, b)

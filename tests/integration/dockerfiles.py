@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.repository import REPO
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:

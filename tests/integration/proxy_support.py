@@ -11,8 +11,9 @@ from pathlib import Path
 
 import requests
 
-from strangler.stack.specs import PACKAGE_ROOT, gunicorn_argv
+from strangler.stack.specs import gunicorn_argv
 from strangler.stack.supervisor import ChildSpec, http_ready
+from tests.repository import REPO
 
 ADMIN_TOKEN = "test-admin-token"
 INTERNAL_TOKEN = "test-internal-token"
@@ -34,7 +35,7 @@ def echo_spec(name: str, port: int, worker_class: str = "sync") -> ChildSpec:
     url = f"http://127.0.0.1:{port}"
     return ChildSpec(
         f"echo-{name}", argv, env={"ECHO_NAME": name}, ready=http_ready(url + "/healthz"),
-        url=url, cwd=str(PACKAGE_ROOT),
+        url=url, cwd=str(REPO),
     )  # fmt: skip
 
 

@@ -12,9 +12,10 @@ import redis
 
 from strangler.monolith import db
 from strangler.monolith.events import DEAD_STREAM, FAILURES, GROUP, STREAM, apply_event
-from strangler.stack.specs import PACKAGE_ROOT, StackConfig, consumer_spec
+from strangler.stack.specs import StackConfig, consumer_spec
 from strangler.stack.supervisor import Child, ChildSpec, Supervisor
 from tests.integration.polling import wait_for
+from tests.repository import REPO
 
 pytestmark = [pytest.mark.redis, pytest.mark.live]
 
@@ -76,9 +77,7 @@ def pending_count(r: redis.Redis) -> int:
 
 def strangler(redis_url: str, *args: str) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "strangler.cli", "events", *args, "--redis-url", redis_url]
-    return subprocess.run(
-        argv, capture_output=True, text=True, check=False, cwd=PACKAGE_ROOT, timeout=60
-    )
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO, timeout=60)
 
 
 def test_consumer_applies_events_and_acks_them(supervisor, stack, r, database):
@@ -134,7 +133,7 @@ def test_consumer_sigkilled_after_its_commit_before_its_ack_reapplies_harmlessly
     marker = tmp_path / "applied"
     env = {**stack.common_env(), "EVENTS_CONSUMER": stalled_name, "STALL_MARKER": str(marker)}
     argv = [sys.executable, "-m", "tests.integration.consumer_stalled_after_apply"]
-    stalled = supervisor.start(ChildSpec("stalled-consumer", argv, env=env, cwd=str(PACKAGE_ROOT)))
+    stalled = supervisor.start(ChildSpec("stalled-consumer", argv, env=env, cwd=str(REPO)))
     msg_id = r.xadd(STREAM, event())
     wait_for(marker.exists, "the stalled consumer's commit")
     assert marker.read_text() == f"{event()['id']} 1"  # it changed Ada's row

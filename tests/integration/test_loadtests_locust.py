@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from strangler.stack.specs import PACKAGE_ROOT
+from tests.repository import REPO
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -19,7 +19,7 @@ def test_a_short_headless_run_writes_reports_and_passes(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "strangler.loadtests.run", "--no-proxy", "--users", "5",
          "--spawn-rate", "5", "--run-time", "5s", "--reports", str(reports)],
-        cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (stats,) = reports.glob("*_stats.csv")

@@ -14,8 +14,9 @@ from dataclasses import replace
 import pytest
 import requests
 
-from strangler.stack.specs import PACKAGE_ROOT, StackConfig, proxy_spec
+from strangler.stack.specs import StackConfig, proxy_spec
 from strangler.stack.supervisor import Supervisor, free_port
+from tests.repository import REPO
 
 from .proxy_support import (
     ADMIN_TOKEN,
@@ -282,7 +283,7 @@ def test_an_invalid_table_at_start_stops_the_proxy_with_the_message(tmp_path):
         capture_output=True,
         text=True,
         timeout=30,
-        cwd=PACKAGE_ROOT,
+        cwd=REPO,
         env={
             "PATH": "/usr/bin:/bin",
             "STRANGLER_PROXY_BIND": f"127.0.0.1:{free_port()}",
@@ -300,7 +301,7 @@ def strangler_status(admin_url: str, env: dict[str, str]) -> subprocess.Complete
         capture_output=True,
         text=True,
         timeout=30,
-        cwd=PACKAGE_ROOT,
+        cwd=REPO,
         env={"PATH": "/usr/bin:/bin", **env},
     )
 

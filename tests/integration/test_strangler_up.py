@@ -13,46 +13,20 @@ from pathlib import Path
 import pytest
 import requests
 
+from strangler.control import dataplane
 from strangler.stack.sink import WebhookSink
 from strangler.stack.supervisor import free_port, http_ready
 from tests.integration.polling import wait_for
+from tests.integration.processes import alive, descendants
+from tests.repository import REPO
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
-REPO = Path(__file__).resolve().parents[2]
 PHONE = "+15557654321"
 
 
 def banner(public_url: str) -> str:
     return f"public URL    {public_url}"
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below `pid`, from /proc (ppid links)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.fixture
@@ -98,6 +72,11 @@ def test_up_serves_a_flow_on_one_url_and_stops_every_process(stack, sink, signum
     # redis, monolith (master + worker), service (master + worker), consumer, proxy + worker
     tree = descendants(process.pid)
     assert len(tree) >= 8, tree
+    # Recorded before the banner, so `shift` and `status` find it with no port given.
+    var = Path(env["STRANGLER_VAR"])
+    plane = dataplane.load(var)
+    assert plane is not None and plane.pid == process.pid
+    assert (plane.kind, plane.admin_url) == ("embedded", env["ADMIN_URL"])
 
     send = {"to": PHONE, "channel": "sms"}
     sent = requests.post(public + "/api/verification/send", json=send, timeout=30)
@@ -111,4 +90,5 @@ def test_up_serves_a_flow_on_one_url_and_stops_every_process(stack, sink, signum
     process.send_signal(signum)
     assert process.wait(60) == 0
     assert "every process stopped" in log.read_text()
+    assert not dataplane.path(var).exists()
     wait_for(lambda: not any(alive(pid) for pid in tree), "every child to exit")

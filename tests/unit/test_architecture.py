@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.repository import REPO
+
 # Rank of each package: a module may import its own package and packages of a lower rank.
 RANKS = {
     "strangler.routing": 0,

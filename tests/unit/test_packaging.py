@@ -6,9 +6,9 @@ import ast
 import re
 import sys
 import tomllib
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.repository import REPO
+
 BACKEND_PACKAGES = ("monolith", "extracted", "bodylimit")
 
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from strangler.control import status
+from strangler import cli
+from strangler.control import dataplane, status
 from strangler.proxy import admin
+from strangler.stack.supervisor import free_port
 from tests.unit.proxy.test_admin import snapshot
 
 
@@ -122,3 +126,69 @@ def test_a_proxy_running_another_file_is_not_waited_for(
     fake_admin.document = running(routes_file.with_name("other.yaml"), "0" * 64)
     assert status.confirm_applied(routes_file, "shift", timeout=2) == 0
     assert "not waiting" in capsys.readouterr().out
+
+
+def recorded(var: Path, admin_url: str, pid: int | None = None) -> None:
+    plane = dataplane.DataPlane.of_this_process(
+        "embedded", var / "routes.yaml", "http://127.0.0.1:8000", admin_url
+    )
+    dataplane.record(var, plane if pid is None else replace(plane, pid=pid))
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "record", "expected"),
+    [
+        ("http://flag:1", {"STRANGLER_ADMIN_BIND": "env:2"}, "http://rec:3", "http://flag:1"),
+        (None, {"STRANGLER_ADMIN_BIND": "env:2"}, "http://rec:3", "http://env:2"),
+        (None, {}, "http://rec:3", "http://rec:3"),
+        (None, {}, None, "http://127.0.0.1:8009"),
+        (None, {}, "stale", "http://127.0.0.1:8009"),
+    ],
+)
+def test_the_admin_url_is_the_flag_else_the_env_else_the_record_else_8009(
+    tmp_path: Path, flag, env, record, expected
+) -> None:
+    if record == "stale":
+        recorded(tmp_path, "http://rec:3", pid=2**22 + 1)  # above pid_max: never a process
+    elif record:
+        recorded(tmp_path, record)
+    assert status.find_admin(flag, env, tmp_path).url == expected
+
+
+def test_status_and_shift_find_the_recorded_data_plane_with_no_port_given(
+    fake_admin: FakeAdmin,
+    routes_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("STRANGLER_ADMIN_BIND")
+    monkeypatch.setenv("STRANGLER_VAR", str(tmp_path / "var"))
+    recorded(tmp_path / "var", f"http://{fake_admin.bind}")
+    digest = hashlib.sha256(routes_file.read_bytes()).hexdigest()
+    fake_admin.document = running(routes_file, digest)
+    assert status.confirm_applied(routes_file, "shift", timeout=2) == 0
+    assert f"the proxy at http://{fake_admin.bind} runs generation 7" in capsys.readouterr().out
+    fake_admin.document = admin.status_document([snapshot(0)], now=1000.0)
+    assert cli.main(["status"]) == 0
+    assert "generation 1" in capsys.readouterr().out
+
+
+def test_an_unreachable_recorded_data_plane_is_named_with_its_pid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("STRANGLER_ADMIN_BIND", raising=False)
+    monkeypatch.setenv("STRANGLER_VAR", str(tmp_path))
+    recorded(tmp_path, f"http://127.0.0.1:{free_port()}")
+    assert cli.main(["status"]) == 1
+    assert f"(the embedded data plane of pid {os.getpid()}, recorded)" in capsys.readouterr().err
+
+
+def test_an_unreadable_record_stops_status_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("STRANGLER_ADMIN_BIND", raising=False)
+    monkeypatch.setenv("STRANGLER_VAR", str(tmp_path))
+    dataplane.path(tmp_path).write_text("{not json")
+    assert cli.main(["status"]) == 1
+    assert f"{dataplane.path(tmp_path)}: not valid JSON" in capsys.readouterr().err
