@@ -200,6 +200,24 @@ class Supervisor:
         _signal_group(child.process, signal.SIGKILL)
         child.process.wait(5)
 
+    def restart(self, child: Child, timeout: float = 60.0) -> Child:
+        """Start `child`'s spec again (killing what is left of it first), in its place."""
+        if child.alive():
+            self.kill(child)
+        index = self.children.index(child)
+        self.children.remove(child)
+        fresh = self.start(child.spec, timeout=timeout)
+        self.children.remove(fresh)
+        self.children.insert(index, fresh)  # stopped in the order it was first started
+        return fresh
+
+    def child(self, name: str) -> Child:
+        """The (latest) child started under `name`."""
+        found = [c for c in self.children if c.name == name]
+        if not found:
+            raise KeyError(f"no child named {name!r}")
+        return found[-1]
+
     def stop_all(self) -> None:
         for child in reversed(self.children):
             self.stop(child)
