@@ -43,8 +43,8 @@ def recovery_seconds(
 ) -> float | None:
     """From each injection, until the end of the last request it affected; the worst one.
 
-    A request belongs to the injection before which it did not end and after which it
-    started before the next injection; it was affected when it failed or took over `slow` s.
+    A request belongs to the last injection before it ended (one in flight when a process
+    was killed belongs to that kill); it was affected when it failed or took over `slow` s.
     """
     if not events:
         return None
@@ -55,7 +55,7 @@ def recovery_seconds(
         ends = [
             x.ended
             for x in exchanges
-            if x.ended >= injected and x.started < until and (x.failed or x.seconds > slow)
+            if injected <= x.ended < until and (x.failed or x.seconds > slow)
         ]
         if ends:
             worst = max(worst, max(ends) - injected)

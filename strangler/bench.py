@@ -5,24 +5,27 @@ threads, the proxy with the verification split active, nginx with upstream keep-
 installed, and an nginx `return 200` upstream for the keep-alive case), then runs wrk in
 alternating rounds so that noise from a shared machine hits every target alike. A benchmark,
 not a test: it prints figures and asserts nothing.
+
+The `placements` case posts `{"to": ...}` with a new key per request to the sticky `json:to`
+route (one placement stored per answer) through three proxies on one Redis: without an
+affinity store, with queued placements (the answer goes out at once), and with confirmed
+placements (the answer waits until Redis has the placement).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
 import statistics
 import subprocess
 import tempfile
-import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from strangler.stack import specs as stack
-from strangler.stack.supervisor import ChildSpec, Supervisor, free_port, tcp_ready
+from strangler.bench_setup import CASES, Target, start_all
+from strangler.stack.supervisor import Supervisor
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -33,6 +36,10 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="proxy workers")
     parser.add_argument("--no-nginx", action="store_true", help="skip nginx even if installed")
+    parser.add_argument(
+        "--cases", type=lambda text: text.split(","), default=list(CASES),
+        help=f"which cases, comma-separated (default {','.join(CASES)})",
+    )  # fmt: skip
 
 
 @dataclass
@@ -45,12 +52,14 @@ class Run:
     cpu_us: float | None = None  # the measured process tree's CPU per request
 
 
-def wrk(url: str, seconds: int, connections: int) -> Run:
+def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> Run:
     threads = min(2, connections)
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script is not None:
+        argv[1:1] = ["-s", str(script)]
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
-        capture_output=True, text=True, check=True, timeout=seconds + 30,
-    ).stdout  # fmt: skip
+        argv, capture_output=True, text=True, check=True, timeout=seconds + 30
+    ).stdout
 
     def latency(pct: str) -> float:
         value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
@@ -97,143 +106,25 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def measured(url: str, seconds: int, connections: int, root: int | None) -> Run:
+def measured(
+    url: str, seconds: int, connections: int, root: int | None, script: Path | None = None
+) -> Run:
     pids = tree_pids(root) if root else []
     before = cpu_ticks(pids)
-    run = wrk(url, seconds, connections)
+    run = wrk(url, seconds, connections, script)
     if root:
         run.cpu_us = (cpu_ticks(pids) - before) / CLK_TCK / max(run.requests, 1) * 1e6
     return run
 
 
-NGINX_CONF = """
-worker_processes {workers};
-pid {dir}/nginx-{name}.pid;
-error_log {dir}/nginx-{name}.error.log warn;
-daemon off;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body-{name};
-    proxy_temp_path {dir}/proxy-{name};
-    fastcgi_temp_path {dir}/fcgi-{name};
-    uwsgi_temp_path {dir}/uwsgi-{name};
-    scgi_temp_path {dir}/scgi-{name};
-    keepalive_requests 100000;
-    {body}
-}}
-"""
-
-PROXY_SERVER = """
-    upstream monolith {{ server 127.0.0.1:{monolith}; keepalive 64; }}
-    upstream fast {{ server 127.0.0.1:{fast}; keepalive 64; }}
-    server {{
-        listen 127.0.0.1:{port} reuseport;
-        location /ka/ {{
-            proxy_pass http://fast; proxy_http_version 1.1; proxy_set_header Connection "";
-        }}
-        location / {{
-            proxy_pass http://monolith; proxy_http_version 1.1; proxy_set_header Connection "";
-        }}
-    }}
-"""
-
-FAST_SERVER = """
-    server {{ listen 127.0.0.1:{port} reuseport; location / {{ return 200 "ok"; }} }}
-"""
-
-
-def nginx_spec(name: str, body: str, port: int, workers: int, tmp: Path) -> ChildSpec:
-    conf = tmp / f"nginx-{name}.conf"
-    text = NGINX_CONF.format(workers=workers, dir=tmp, name=name, body=body)
-    conf.write_text(text)
-    argv = [shutil.which("nginx") or "nginx", "-p", str(tmp), "-c", str(conf)]
-    return ChildSpec(f"nginx-{name}", argv, ready=tcp_ready("127.0.0.1", port))
-
-
-ROUTES = """
-backends:
-  monolith: {{url: "http://127.0.0.1:{monolith}", health: /healthz}}
-  verification: {{url: "http://127.0.0.1:{service}", health: /healthz}}
-  fast_a: {{url: "http://127.0.0.1:{fast}", health: /}}
-  fast_b: {{url: "http://127.0.0.1:{fast}", health: /}}
-default_backend: monolith
-routes:
-  - name: verification
-    match: {{prefix: /api/verification/, methods: [POST]}}
-    split: {{monolith: 50, verification: 50}}
-    sticky: {{key: "json:to", ttl: 600}}
-    fallback: monolith
-  - name: keepalive
-    match: {{prefix: /ka/}}
-    split: {{fast_a: 50, fast_b: 50}}
-    fallback: fast_a
-"""
-
-
-def seed(monolith_url: str, threads: int = 20) -> None:
-    def post(path: str, body: dict) -> dict:
-        data = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        url = monolith_url + path  # our own loopback monolith
-        request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
-            return json.loads(resp.read())
-
-    author = post("/api/users", {"name": "bench seeder"})["id"]
-    for n in range(threads):
-        post("/api/threads", {"title": f"bench thread {n}", "author_id": author})
-
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    root: int | None = None  # process tree whose CPU is measured
-
-
-def start_all(sup: Supervisor, tmp: Path, args: argparse.Namespace) -> dict[str, list[Target]]:
-    cfg = replace(stack.StackConfig.on_free_ports(tmp / "var"), workers=args.workers)
-    cfg = replace(cfg, env={"MONOLITH_ACCESS_LOG": "", "MONOLITH_LOG_LEVEL": "warning"})
-    sup.start(stack.monolith_spec(cfg), timeout=60)
-    seed(cfg.monolith_url)
-    fast = free_port()
-    use_nginx = shutil.which("nginx") is not None and not args.no_nginx
-    if use_nginx:
-        sup.start(nginx_spec("upstream", FAST_SERVER.format(port=fast), fast, 1, tmp))
-    routes = tmp / "routes.yaml"
-    routes.write_text(ROUTES.format(monolith=cfg.monolith_port, service=free_port(), fast=fast))
-    proxy = sup.start(stack.proxy_spec(cfg, routes), timeout=60)
-    threads = "/api/threads?limit=20"
-    cases = {
-        "GET /api/threads (gthread monolith)": [
-            Target("direct", cfg.monolith_url + threads),
-            Target("proxy", cfg.proxy_url + threads, proxy.process.pid),
-        ],
-    }
-    if use_nginx:
-        port = free_port()
-        body = PROXY_SERVER.format(monolith=cfg.monolith_port, fast=fast, port=port)
-        nginx = sup.start(nginx_spec("proxy", body, port, args.workers, tmp))
-        cases["GET /api/threads (gthread monolith)"].append(
-            Target("nginx", f"http://127.0.0.1:{port}{threads}", nginx.process.pid)
-        )
-        cases["keep-alive upstream (nginx return 200), 50/50 split"] = [
-            Target("direct", f"http://127.0.0.1:{fast}/ka/x"),
-            Target("proxy", cfg.proxy_url + "/ka/x", proxy.process.pid),
-            Target("nginx", f"http://127.0.0.1:{port}/ka/x", nginx.process.pid),
-        ]
-    return cases
-
-
 def run_case(targets: list[Target], args: argparse.Namespace) -> dict[str, list[Run]]:
     for target in targets:  # warm-up: pools filled, code paths hot
-        wrk(target.url, 1, args.connections)
+        wrk(target.url, 1, args.connections, target.script)
     runs: dict[str, list[Run]] = {t.name: [] for t in targets}
     for round_no in range(args.rounds):
         order = targets[round_no % len(targets) :] + targets[: round_no % len(targets)]
         for target in order:
-            run = measured(target.url, args.duration, args.connections, target.root)
+            run = measured(target.url, args.duration, args.connections, target.root, target.script)
             runs[target.name].append(run)
             cpu = f"  cpu {run.cpu_us:6.1f} us/req" if run.cpu_us is not None else ""
             print(
@@ -245,7 +136,8 @@ def run_case(targets: list[Target], args: argparse.Namespace) -> dict[str, list[
 
 
 def summarize(targets: list[Target], runs: dict[str, list[Run]]) -> None:
-    direct = statistics.median(r.rps for r in runs["direct"])
+    """Medians per target, the ratio of each to the first (the reference) side by side."""
+    direct = statistics.median(r.rps for r in runs[targets[0].name])
     print(
         f"  {'median':9} {'req/s':>9} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8} {'cpu us/req':>11}"
     )
@@ -259,12 +151,17 @@ def summarize(targets: list[Target], runs: dict[str, list[Run]]) -> None:
             f"{statistics.median(r.p99_ms for r in rs):8.2f} "
             f"{f'{statistics.median(cpu):.1f}' if cpu else '-':>11}"
         )
+    base = 0.0
     for target in targets:  # added latency without queueing: one connection
-        if target.name == "direct":
-            base = wrk(target.url, 2, 1).p50_ms
+        p50 = wrk(target.url, 2, 1, target.script).p50_ms
+        if target is targets[0]:
+            base = p50
         else:
-            added = wrk(target.url, 2, 1).p50_ms - base
-            print(f"  {target.name} p50 added latency at 1 connection: {added:.3f} ms")
+            added = p50 - base
+            print(
+                f"  {target.name} p50 added latency at 1 connection: {added:.3f} ms "
+                f"(vs {targets[0].name})"
+            )
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
@@ -274,8 +171,7 @@ def main(verb: str, args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="strangler-bench-") as tmpdir:
         tmp = Path(tmpdir)
         with Supervisor(log_dir=tmp / "logs") as sup:
-            cases = start_all(sup, tmp, args)
-            proxy_root = next(t.root for t in next(iter(cases.values())) if t.name == "proxy")
+            proxy_root, cases = start_all(sup, tmp, args)
             print(
                 f"wrk -c{args.connections}, {args.rounds} alternating rounds of "
                 f"{args.duration}s; proxy workers {args.workers}, cores {os.cpu_count()}"

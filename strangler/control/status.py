@@ -128,6 +128,34 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _sticky(sticky: dict[str, Any] | None) -> str:
+    if not sticky:
+        return "-"
+    wait = sticky.get("store_timeout")
+    return f"{sticky['key']} {sticky['ttl']}s" + (f" wait {wait:g}s" if wait else "")
+
+
+def _affinity_lines(doc: dict[str, Any]) -> list[str]:
+    """What the affinity did lately: `ok` means no flow was placed blind in the last minute."""
+    if doc.get("affinity") == "disabled" or "affinity_last_minute" not in doc:
+        return []
+    recent, totals = doc["affinity_last_minute"], doc["affinity_totals"]
+
+    def counts(figures: dict[str, int]) -> str:
+        return (
+            f"{figures['misses']} misses, {figures['queued_writes']} queued writes, "
+            f"{figures['failed_recalls']} failed recalls, {figures['lost_writes']} lost writes"
+        )
+
+    retries = doc.get("retries") or {}
+    return [
+        f"affinity store: {doc.get('affinity_store')}, {doc.get('affinity_backlog', 0)} "
+        f"placements not stored yet; last minute: {counts(recent)}",
+        f"  since start: {counts(totals)}; retried on the fallback: "
+        f"{retries.get('last_minute', 0)} in the last minute, {retries.get('total', 0)} in all",
+    ]
+
+
 def render(doc: dict[str, Any]) -> str:
     """The status as text a migration engineer reads at a glance."""
     workers = doc.get("workers", [])
@@ -137,25 +165,29 @@ def render(doc: dict[str, Any]) -> str:
     lines = [
         f"proxy: generation {doc['generation']}  table {doc['digest'][:12]}  "
         f"{len(workers)} workers, {state}  affinity {doc['affinity']}",
+        *_affinity_lines(doc),
         f"routes file: {doc['source']}",
         f"last reload error: {doc.get('last_reload_error') or 'none'}",
         "",
     ]
-    rows = [["ROUTE", "PREFIX", "METHODS", "SPLIT", "STICKY", "FALLBACK"]]
+    rows = [["ROUTE", "PREFIX", "METHODS", "SPLIT", "STICKY", "FALLBACK", "RETRY"]]
     for route in doc["routes"]:
         split = " / ".join(f"{name} {pct}%" for name, pct in route["split"].items())
-        sticky = route["sticky"]
+        retry = route.get("retry")
         rows.append(
             [
                 route["name"],
                 route["prefix"],
                 ",".join(route["methods"] or ["*"]),
                 split,
-                f"{sticky['key']} {sticky['ttl']}s" if sticky else "-",
+                _sticky(route["sticky"]),
                 route["fallback"] or "-",
+                f"{retry['status']} {retry['error']}" if retry else "-",
             ]
         )
-    rows.append(["(default)", "anything else", "*", f"{doc['default_backend']} 100%", "-", "-"])
+    rows.append(
+        ["(default)", "anything else", "*", f"{doc['default_backend']} 100%", "-", "-", "-"]
+    )
     lines += [*_table(rows), ""]
     rows = [["BACKEND", "CIRCUIT", "REQUESTS", "LAST MIN", "RATE/s", "ERRORS", "P50 ms", "P99 ms"]]
     for name, info in doc["backends"].items():

@@ -18,8 +18,13 @@ ADMIN_TOKEN = "test-admin-token"
 INTERNAL_TOKEN = "test-internal-token"
 
 
-def echo_spec(name: str, port: int, worker_class: str = "sync") -> ChildSpec:
-    """The echo app under gunicorn; gthread keeps connections alive, sync closes them."""
+def echo_spec(
+    name: str, port: int, worker_class: str = "sync", refuse_file: Path | None = None
+) -> ChildSpec:
+    """The echo app under gunicorn; gthread keeps connections alive, sync closes them.
+
+    While `refuse_file` exists, the backend answers 503 with the error code it holds.
+    """
     argv = [
         *gunicorn_argv(Path(os.devnull), "tests.integration.echo_app:app")[:1],
         "--bind", f"127.0.0.1:{port}",
@@ -32,8 +37,9 @@ def echo_spec(name: str, port: int, worker_class: str = "sync") -> ChildSpec:
         "tests.integration.echo_app:app",
     ]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    env = {"ECHO_NAME": name, **({"ECHO_REFUSE_FILE": str(refuse_file)} if refuse_file else {})}
     return ChildSpec(
-        f"echo-{name}", argv, env={"ECHO_NAME": name}, ready=http_ready(url + "/healthz"),
+        f"echo-{name}", argv, env=env, ready=http_ready(url + "/healthz"),
         url=url, cwd=str(PACKAGE_ROOT),
     )  # fmt: skip
 
@@ -46,8 +52,15 @@ def routes_text(
     old: str = "a",
     new: str = "b",
     extra_routes: str = "",
+    store_timeout: float | None = None,
+    retry: bool = False,
 ) -> str:
-    """A table: `backends` by name -> url, route `verification` split old/new with fallback old."""
+    """A table: `backends` by name -> url, route `verification` split old/new with fallback old.
+
+    `store_timeout`: the route's deadline on the affinity store; `retry`: a 503 `unavailable`
+    is retried on the fallback.
+    """
+    wait = "" if store_timeout is None else f", store_timeout: {store_timeout}"
     lines = ["backends:"]
     lines += [f'  {n}: {{url: "{u}", health: /healthz}}' for n, u in backends.items()]
     lines += [
@@ -56,8 +69,9 @@ def routes_text(
         "  - name: verification",
         "    match: {prefix: /api/verification/, methods: [POST]}",
         f"    split: {{{old}: {100 - percent}, {new}: {percent}}}",
-        f'    sticky: {{key: "json:to", ttl: {ttl}}}',
+        f'    sticky: {{key: "json:to", ttl: {ttl}{wait}}}',
         f"    fallback: {old}",
+        *(["    retry: {status: 503, error: unavailable}"] if retry else []),
     ]
     return "\n".join(lines) + "\n" + extra_routes
 

@@ -45,6 +45,11 @@ def test_a_request_before_the_first_injection_is_not_the_fault_s() -> None:
     assert recovery_seconds([], [ex(5.0, status=502)]) is None
 
 
+def test_a_request_in_flight_at_an_injection_belongs_to_it_not_to_the_one_before() -> None:
+    in_flight = ex(19.99, seconds=0.03, status=502)  # written just before the kill at 20.0
+    assert recovery_seconds(EVENTS, [in_flight]) == pytest.approx(0.02)
+
+
 def test_broken_unfinished_and_errors_are_told_apart() -> None:
     flows = [
         flow(1.0),
