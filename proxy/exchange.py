@@ -1,7 +1,8 @@
 """One request's journey through a worker: choose a backend, connect, send the request.
 
-The answer's way back is `upstream_response.ResponseSide` (and `retry.RetrySide` for a route
-that retries a refusal on its fallback), which `Exchange` extends.
+The answer's way back is `upstream_response.ResponseSide`; `retry.RetrySide` sends a request
+elsewhere when its backend cannot take it (failover, a retried refusal). `Exchange` extends
+both.
 """
 
 from __future__ import annotations
@@ -131,14 +132,6 @@ class Exchange(RetrySide):
                 return
         self.connect(d.backend)
 
-    def _pinned_to_unavailable(self, backend: str) -> None:
-        """The key's flow is on a backend that is down: anywhere else it would not exist."""
-        self.decision.backend = backend
-        self.fail(
-            503, "unavailable", "the backend this request belongs to is unavailable; try again",
-            retry_after=1,
-        )  # fmt: skip
-
     def connect(self, name: str) -> None:
         self.tried.append(name)
         backend = self.plane.dispatcher.backend(name)
@@ -164,38 +157,6 @@ class Exchange(RetrySide):
             plane.pool.release(conn, plane.loop.time())
         else:
             self.attach(conn)
-
-    def _failover(self, failed: str) -> None:
-        """`failed` cannot be reached: the fallback takes the request, unless the affinity
-        store places its key on `failed` (then 503); when the store cannot say in time, the
-        fallback takes it, as it would without affinity."""
-        alternative = self.plane.dispatcher.alternative(self.route, failed)
-        if alternative is None or alternative in self.tried:
-            self.fail(502, "bad_gateway", "the backend could not be reached")
-            return
-        d = self.decision
-        if d.key is None or d.forced or not self.plane.affinity.keeps(d.route):
-            self._go_to(alternative)
-        elif self.recalled is not None:
-            self._failover_unless_pinned(self.recalled, failed, alternative)
-        else:
-            self.plane.spawn(self._consult_then_failover(failed, alternative))
-
-    async def _consult_then_failover(self, failed: str, alternative: str) -> None:
-        d = self.decision
-        recalled = await self.plane.affinity.consult(d.route, d.key)
-        if not self.dead:
-            self._failover_unless_pinned(recalled, failed, alternative)
-
-    def _failover_unless_pinned(self, recalled: Recalled, failed: str, alternative: str) -> None:
-        if recalled.answered and recalled.backend == failed:
-            self._pinned_to_unavailable(failed)
-        else:
-            self._go_to(alternative)
-
-    def _go_to(self, backend: str) -> None:
-        self.decision.backend = backend
-        self.connect(backend)
 
     def attach(self, conn: UpstreamProtocol) -> None:
         self.upstream = conn

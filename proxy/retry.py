@@ -1,6 +1,12 @@
-"""Retrying a request its backend did nothing with, once, on the route's fallback.
+"""Sending a request elsewhere than its backend, never when that backend holds its flow.
 
-A route's `retry` rule names the answer that means "I did nothing" (the service's 503
+Failover: a backend that cannot be connected to (or whose circuit is open) gets no request;
+the route's fallback takes it, unless the affinity store places the request's key on that
+backend: the flow (a code that backend sent) exists nowhere else, so the client is answered
+503 `unavailable` with Retry-After and tries again. When the store cannot say within the
+route's deadline, the fallback takes it, as it would without affinity.
+
+Retry: a route's `retry` rule names the answer that means "I did nothing" (the service's 503
 `unavailable`, when its own store is down). Such an answer is kept back, head and body (up
 to STASH_LIMIT bytes; a longer one is passed on as it comes), until it is complete. When
 its JSON `error` is the rule's and the request has no affinity to that backend (it has no
@@ -20,6 +26,7 @@ from strangler.proxy.upstream_response import ResponseSide
 
 if TYPE_CHECKING:
     from strangler.proxy.placements import Recalled
+    from strangler.routing.records import Route
 
 STASH_LIMIT = 64 * 1024  # bytes of a refusal's body kept back to read its error code
 
@@ -34,10 +41,12 @@ def did_nothing(body: bytes, code: str) -> bool:
 
 
 class RetrySide(ResponseSide):
-    """What `Exchange` does with an answer its route may retry."""
+    """What `Exchange` does when its backend cannot take the request: failover and retry."""
 
     __slots__ = ()
     # set by Exchange
+    route: Route | None
+    tried: list[str]
     resend: bytes | None  # the request body, kept for a second send
     retried: bool
     recalled: Recalled | None  # the store's answer when the request was placed, if asked
@@ -103,6 +112,44 @@ class RetrySide(ResponseSide):
         d.backend = d.route.fallback
         self.body = [self.resend] if self.resend else []
         self.connect(d.backend)
+
+    def _failover(self, failed: str) -> None:
+        """`failed` cannot be reached: to the fallback, unless its key's flow is there."""
+        alternative = self.plane.dispatcher.alternative(self.route, failed)
+        if alternative is None or alternative in self.tried:
+            self.fail(502, "bad_gateway", "the backend could not be reached")
+            return
+        d = self.decision
+        if d.key is None or d.forced or not self.plane.affinity.keeps(d.route):
+            self._go_to(alternative)
+        elif self.recalled is not None:
+            self._failover_unless_pinned(self.recalled, failed, alternative)
+        else:
+            self.plane.spawn(self._consult_then_failover(failed, alternative))
+
+    async def _consult_then_failover(self, failed: str, alternative: str) -> None:
+        d = self.decision
+        recalled = await self.plane.affinity.consult(d.route, d.key)
+        if not self.dead:
+            self._failover_unless_pinned(recalled, failed, alternative)
+
+    def _failover_unless_pinned(self, recalled: Recalled, failed: str, alternative: str) -> None:
+        if recalled.answered and recalled.backend == failed:
+            self._pinned_to_unavailable(failed)
+        else:
+            self._go_to(alternative)
+
+    def _go_to(self, backend: str) -> None:
+        self.decision.backend = backend
+        self.connect(backend)
+
+    def _pinned_to_unavailable(self, backend: str) -> None:
+        """The key's flow is on a backend that is down: anywhere else it would not exist."""
+        self.decision.backend = backend
+        self.fail(
+            503, "unavailable", "the backend this request belongs to is unavailable; try again",
+            retry_after=1,
+        )  # fmt: skip
 
     def _pass_refusal(self, complete: bool) -> None:
         stash, self.stash, self.stash_size = self.stash, None, 0

@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
+import redis
 
+from strangler.proxy.affinity import store_key
 from strangler.stack.specs import StackConfig, proxy_spec, redis_spec
 from strangler.stack.supervisor import free_port
 from tests.integration.polling import wait_for
@@ -120,3 +122,28 @@ def test_a_paused_redis_is_waited_for_up_to_the_deadline_and_a_miss_past_it_is_c
     wait_for(lambda: status()["affinity_store"] == "answering", what="Redis answering again")
     # b answered it blind, so b holds its flow now: that is the placement it keeps.
     assert [served_by(cfg.proxy_url, "+15557654321") for _ in range(4)] == ["b"] * 4
+
+
+def test_an_answer_goes_out_only_once_redis_has_its_placement(tmp_path, supervisor):
+    """Confirmed placements: while Redis is paused the answer waits (within the deadline), so
+    the user's next request, at whichever worker, finds the placement."""
+    redis_cfg = StackConfig.on_free_ports(tmp_path / "redis")
+    redis_server = supervisor.start(redis_spec(redis_cfg, persist=False))
+    url = redis_cfg.effective_redis_url
+    cfg, _, _ = start(tmp_path, supervisor, url, ttl=600, store_timeout=30)
+    wait_for(lambda: admin_status(cfg.admin_url)["affinity"] == "ok", what="affinity connected")
+    client = redis.Redis.from_url(url, decode_responses=True)
+    with ThreadPoolExecutor(1) as pool:
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        try:
+            answer = pool.submit(served_by, cfg.proxy_url, "+15553334444", 60)
+            wait_for(
+                lambda: admin_status(cfg.admin_url)["affinity_backlog"] >= 1,
+                what="the placement waiting for Redis",
+            )
+            assert not answer.done()  # held: the client has nothing yet
+        finally:
+            os.kill(redis_server.process.pid, signal.SIGCONT)
+        assert answer.result() == "a"
+    assert client.get(store_key("verification", "+15553334444")) == "a"  # stored first
+    client.close()

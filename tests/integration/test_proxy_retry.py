@@ -116,3 +116,17 @@ def test_once_b_is_back_the_retried_users_flow_stays_on_the_fallback(stack):
     # New connections land on either worker: each knows, whichever retried the send.
     assert [served_by(stack.cfg.proxy_url, user) for _ in range(8)] == ["a"] * 8
     assert served_by(stack.cfg.proxy_url, f"fresh{next(USERS)}@x.example") == "b"
+
+
+def test_a_user_whose_backend_is_down_is_told_to_try_again_and_a_new_one_fails_over(
+    stack, supervisor
+):
+    """A backend that cannot be reached gets no request: a new user goes to the fallback,
+    but a user that backend served is answered 503 (their flow is nowhere else)."""
+    user = f"held{next(USERS)}@x.example"
+    assert served_by(stack.cfg.proxy_url, user) == "b"
+    supervisor.kill(supervisor.child("echo-b"))
+    refused = send(stack.cfg.proxy_url, user)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    assert refused.json()["error"] == "unavailable"
+    assert served_by(stack.cfg.proxy_url, f"newcomer{next(USERS)}@x.example") == "a"
