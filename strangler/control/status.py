@@ -140,19 +140,16 @@ def _affinity_lines(doc: dict[str, Any]) -> list[str]:
     if doc.get("affinity") == "disabled" or "affinity_last_minute" not in doc:
         return []
     recent, totals = doc["affinity_last_minute"], doc["affinity_totals"]
-
-    def counts(figures: dict[str, int]) -> str:
-        return (
-            f"{figures['misses']} misses, {figures['queued_writes']} queued writes, "
-            f"{figures['failed_recalls']} failed recalls, {figures['lost_writes']} lost writes"
-        )
-
+    names = ("misses", "queued_writes", "failed_recalls", "lost_writes")
+    since = ", ".join(str(totals.get(name, 0)) for name in names)
     retries = doc.get("retries") or {}
     return [
         f"affinity store: {doc.get('affinity_store')}, {doc.get('affinity_backlog', 0)} "
-        f"placements not stored yet; last minute: {counts(recent)}",
-        f"  since start: {counts(totals)}; retried on the fallback: "
-        f"{retries.get('last_minute', 0)} in the last minute, {retries.get('total', 0)} in all",
+        f"placements not stored yet; {retries.get('last_minute', 0)} retries on the fallback "
+        f"in the last minute ({retries.get('total', 0)} in all)",
+        f"affinity last minute: {recent['misses']} misses, {recent['queued_writes']} queued "
+        f"writes, {recent['failed_recalls']} failed recalls, {recent['lost_writes']} lost "
+        f"writes (since start: {since})",
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -147,3 +148,13 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(15)
+
+
+def accepts(port: int) -> bool:
+    """Something still accepts connections on the loopback port (a killed server's processes
+    close their sockets a moment after the kill)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

@@ -3,7 +3,6 @@ under load through the whole stack, while the verification route flips."""
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from strangler.loadtests.flows import Flow
 from strangler.loadtests.migration import Plan, run_steps
 from strangler.proxy.affinity import store_key
 from strangler.stack.running import RunningStack, running_stack
+from tests.integration.proxy_support import accepts
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.redis]
 DEADLINE = 2.5  # seconds a request may wait on the affinity store (STRANGLER_STORE_TIMEOUT)
@@ -83,7 +83,7 @@ def test_new_flows_never_see_the_new_service_die(tmp_path: Path) -> None:
     def kill_and_note(running: RunningStack, plane: object) -> None:
         kill(running, plane)
         port = running.cfg.service_port
-        while _accepts(port):  # its sockets go with the processes, a moment after the kill
+        while accepts(port):  # its sockets go with the processes, a moment after the kill
             time.sleep(0.01)
         gone.append(time.monotonic())
 
@@ -97,11 +97,3 @@ def test_new_flows_never_see_the_new_service_die(tmp_path: Path) -> None:
     assert [(f.to, f.error) for f in new if f.errors or not f.approved] == []
     # Flows the service had started were answered 503 while it was down, and tried again.
     assert [(f.to, f.error) for f in flows if f.broken] == []
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False

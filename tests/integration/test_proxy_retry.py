@@ -17,7 +17,7 @@ from strangler.stack.specs import StackConfig, proxy_spec
 from strangler.stack.supervisor import Supervisor, free_port
 from tests.integration.polling import wait_for
 
-from .proxy_support import ADMIN_TOKEN, admin_status, echo_spec, routes_text, served_by
+from .proxy_support import ADMIN_TOKEN, accepts, admin_status, echo_spec, routes_text, served_by
 from .proxy_support import write_atomically as write
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
@@ -28,6 +28,7 @@ USERS = itertools.count()
 class Stack:
     cfg: StackConfig
     refuse: Path  # while it exists, b answers 503 with the error code it holds
+    port_b: int
 
     def refusing(self, code: str | None) -> None:
         if code is None:
@@ -52,7 +53,7 @@ def stack(tmp_path: Path, supervisor: Supervisor, redis_url: str) -> Iterator[St
     supervisor.start(echo_spec("b", b, "gthread", refuse_file=refuse))
     supervisor.start(proxy_spec(cfg, routes))
     wait_for(lambda: admin_status(cfg.admin_url)["affinity"] == "ok", what="affinity connected")
-    stack = Stack(cfg, refuse)
+    stack = Stack(cfg, refuse, b)
     yield stack
     stack.refusing(None)
 
@@ -126,6 +127,7 @@ def test_a_user_whose_backend_is_down_is_told_to_try_again_and_a_new_one_fails_o
     user = f"held{next(USERS)}@x.example"
     assert served_by(stack.cfg.proxy_url, user) == "b"
     supervisor.kill(supervisor.child("echo-b"))
+    wait_for(lambda: not accepts(stack.port_b), what="b gone")  # nothing in flight to it
     refused = send(stack.cfg.proxy_url, user)
     assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
     assert refused.json()["error"] == "unavailable"

@@ -37,9 +37,9 @@ def test_a_degraded_affinity_shows_its_counts_and_routes_their_retry_rule():
     doc["routes"][0]["sticky"]["store_timeout"] = 1.5
     text = status.render(doc)
     assert "affinity degraded" in text
-    assert "5 placements not stored yet" in text
+    assert "5 placements not stored yet; 2 retries on the fallback in the last minute" in text
     assert "last minute: 3 misses, 12 queued writes, 0 failed recalls, 0 lost writes" in text
-    assert "retried on the fallback: 2 in the last minute, 2 in all" in text
+    assert "(since start: 3, 12, 0, 0)" in text
     route_line = next(line for line in text.splitlines() if line.startswith("verification "))
     assert "json:to 600s wait 1.5s" in route_line and route_line.endswith("503 unavailable")
 
