@@ -18,6 +18,8 @@ import requests
 
 BACKEND_HEADER = "X-Strangler-Backend"
 CodeSource = Callable[[str], "str | None"]
+CHECK_RETRY_DELAY = 0.25  # seconds between a user's tries of a check answered 503
+CHECK_RETRY_FOR = 5.0  # seconds a user keeps trying before giving up
 
 
 class PhoneNumbers:
@@ -43,6 +45,16 @@ class Exchange:
     backend: str | None  # the X-Strangler-Backend header; None when talking to a backend directly
     seconds: float
     body: dict | None = None
+    started: float = 0.0  # time.monotonic() when the request was sent
+
+    @property
+    def failed(self) -> bool:
+        """What a client sees as an error: a 5xx answer, or none at all."""
+        return self.status == 0 or self.status >= 500
+
+    @property
+    def ended(self) -> float:
+        return self.started + self.seconds
 
 
 @dataclass(frozen=True)
@@ -52,39 +64,53 @@ class Flow:
     to: str
     phase: str
     started: float  # time.monotonic() before the send
-    checked: float | None  # time.monotonic() before the check; None when there was none
+    checked: float | None  # time.monotonic() before the (first) check; None when there was none
     send: Exchange
-    check: Exchange | None
+    check: Exchange | None  # the last check; earlier ones answered 503 and were tried again
     approved: bool
     error: str | None = None
+    retried_checks: tuple[Exchange, ...] = ()
 
     @property
     def sent(self) -> bool:
         return self.send.status == 201
 
     @property
+    def unfinished(self) -> bool:
+        """Started, but the last check got an error or no answer: the user saw it fail."""
+        return self.sent and self.check is not None and self.check.failed
+
+    @property
     def broken(self) -> bool:
-        """Started (the send was accepted) but the check did not approve."""
-        return self.sent and not self.approved
+        """Started, and its check was answered but not approved (or no code arrived): the flow's
+        state was lost or its check reached a backend that never sent the code."""
+        return self.sent and not self.approved and not self.unfinished
 
     @property
     def exchanges(self) -> list[Exchange]:
-        return [self.send] + ([self.check] if self.check else [])
+        return [self.send, *self.retried_checks] + ([self.check] if self.check else [])
+
+    @property
+    def errors(self) -> int:
+        """Client-visible errors in this flow, each tried request counted."""
+        return sum(e.failed for e in self.exchanges)
 
 
 def post(session: requests.Session, url: str, body: dict, timeout: float) -> Exchange:
     """POST JSON and time it; a connection failure is an Exchange with status 0."""
+    sent_at = time.monotonic()
     start = time.perf_counter()
     try:
         resp = session.post(url, json=body, timeout=timeout)
     except requests.RequestException as exc:
-        return Exchange(0, None, time.perf_counter() - start, {"error": type(exc).__name__})
+        error = {"error": type(exc).__name__}
+        return Exchange(0, None, time.perf_counter() - start, error, sent_at)
     seconds = time.perf_counter() - start
     try:
         data = resp.json()
     except ValueError:
         data = None
-    return Exchange(resp.status_code, resp.headers.get(BACKEND_HEADER), seconds, data)
+    return Exchange(resp.status_code, resp.headers.get(BACKEND_HEADER), seconds, data, sent_at)
 
 
 def wait_for_code(source: CodeSource, to: str, timeout: float = 2.0) -> str | None:
@@ -107,8 +133,13 @@ def run_flow(
     phase: str = "",
     timeout: float = 10.0,
     think: float = 0.0,
+    retry_delay: float = CHECK_RETRY_DELAY,
 ) -> Flow:
-    """Send a code to `to`, read it from the sink, wait `think` s, check it; what happened."""
+    """Send a code to `to`, read it from the sink, wait `think` s, check it; what happened.
+
+    A check answered 503 (the backend is unavailable: it did nothing) is tried again, as a
+    user taps "verify" again, every `retry_delay` s for up to CHECK_RETRY_FOR s.
+    """
     started = time.monotonic()
     send = post(session, f"{base_url}/api/verification/send", {"to": to, "channel": "sms"}, timeout)
     if send.status != 201:
@@ -120,11 +151,20 @@ def run_flow(
     if think:
         time.sleep(think)  # the user reads the SMS and types the code
     checked = time.monotonic()
-    check = post(session, f"{base_url}/api/verification/check", {"to": to, "code": code}, timeout)
-    body = check.body or {}
-    approved = check.status == 200 and body.get("status") == "approved" and body.get("valid")
-    error = None if approved else f"check answered {check.status} {body.get('status', '')}".strip()
-    return Flow(to, phase, started, checked, send, check, bool(approved), error)
+    url, body = f"{base_url}/api/verification/check", {"to": to, "code": code}
+    check = post(session, url, body, timeout)
+    retried: list[Exchange] = []
+    while check.status == 503 and time.monotonic() - checked < CHECK_RETRY_FOR:
+        retried.append(check)
+        time.sleep(retry_delay)
+        check = post(session, url, body, timeout)
+    answer = check.body or {}
+    approved = check.status == 200 and answer.get("status") == "approved" and answer.get("valid")
+    error = None
+    if not approved:
+        error = f"check answered {check.status} {answer.get('status', '')}".strip()
+        error += f" by {check.backend}, sent by {send.backend}" if check.backend else ""
+    return Flow(to, phase, started, checked, send, check, bool(approved), error, tuple(retried))
 
 
 class FlowLoad:

@@ -26,6 +26,7 @@ class StepFigures:
     flows: int
     completed: int
     broken: int
+    unfinished: int  # started, but the last check got an error or no answer
     send_errors: int
     across_shift: int  # sent in this step, checked once the next step's table was live
     crossed: int  # checks answered by another backend than their send
@@ -34,6 +35,7 @@ class StepFigures:
 
 
 LEGEND = """\
+  broken: sent, then the check was answered but not approved; unfinished: the check failed
   across shift: sent in this step, checked after the next step's table was live
   crossed: checks answered by another backend than their send (affinity says 0)
   applied s: from writing the shift to the proxy reporting every worker on it"""
@@ -58,6 +60,7 @@ def step_figures(
         flows=len(mine),
         completed=sum(f.approved for f in mine),
         broken=sum(f.broken for f in mine),
+        unfinished=sum(f.unfinished for f in mine),
         send_errors=sum(not f.sent for f in mine),
         across_shift=sum(
             next_applied is not None and f.checked is not None and f.checked >= next_applied
@@ -79,9 +82,9 @@ def migration_figures(
 
 
 def passed(figures: Sequence[StepFigures]) -> bool:
-    """No broken flow, no refused send, and some flows actually ran."""
+    """No broken or unfinished flow, no refused send, and some flows actually ran."""
     return sum(f.flows for f in figures) > 0 and all(
-        f.broken == 0 and f.send_errors == 0 for f in figures
+        f.broken == 0 and f.unfinished == 0 and f.send_errors == 0 for f in figures
     )
 
 
@@ -90,14 +93,14 @@ def render(figures: Sequence[StepFigures]) -> str:
     flow_rows = [
         (
             f"{f.step.index + 1}: {f.step.percent}%", f.flows, f.completed, f.broken,
-            f.send_errors, f.across_shift, f.crossed, f.latency.p50, f.latency.p99,
+            f.unfinished, f.send_errors, f.across_shift, f.crossed, f.latency.p50, f.latency.p99,
             f"{f.step.applied - f.step.started:.2f}",
         )
         for f in figures
     ]  # fmt: skip
     flows_table = format_table(
-        ("step: new %", "flows", "completed", "broken", "send errors", "across shift",
-         "crossed", "p50 ms", "p99 ms", "applied s"),
+        ("step: new %", "flows", "completed", "broken", "unfinished", "send errors",
+         "across shift", "crossed", "p50 ms", "p99 ms", "applied s"),
         flow_rows,
     )  # fmt: skip
     share_rows = [
@@ -114,6 +117,7 @@ def render(figures: Sequence[StepFigures]) -> str:
     summary = (
         f"flows started {total}, completed {sum(f.completed for f in figures)}, "
         f"broken {sum(f.broken for f in figures)}, "
+        f"unfinished {sum(f.unfinished for f in figures)}, "
         f"send errors {sum(f.send_errors for f in figures)}: "
         f"{'PASS' if passed(figures) else 'FAIL'}"
     )

@@ -1,9 +1,13 @@
-"""Flows survive flips: remember which backend served a sticky key, recall it only after a flip.
+"""Flows survive flips: remember which backend served a sticky key, recall it when needed.
 
-Every answered request on a sticky route is remembered in a shared store (fire and forget).
-The store is consulted only when the route's split changed less than `ttl` seconds ago and
-the key's backend under an earlier split differs from the one under the current split; at
-any other time the pure hash gives the same answer, so affinity costs nothing.
+Every answered request on a sticky route leaves a placement in the shared store, through
+`placements.Placements` (in order, never dropped because the store is slow or away). The
+store is consulted only when the route's split changed less than `ttl` seconds ago and the
+key's backend under an earlier split differs from the one under the current split, or when
+requests of the route were diverted away from the key's backend less than `ttl` seconds ago
+(`diversions`); at any other time the pure hash gives the same answer, so affinity costs no
+lookup. A lookup waits for the store up to the route's `store_timeout`; past it the hash
+decides and the request counts as an affinity miss.
 
 The earlier splits are also written to a small JSON file in the run directory, so that a
 worker started after a flip (a restart) still knows which keys it must look up.
@@ -18,35 +22,26 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
-from strangler.proxy.metrics import write_snapshot
+from strangler.proxy.diversions import Diversions
+from strangler.proxy.metrics import RecentCounts, write_snapshot
+from strangler.proxy.placements import (
+    ANSWERING,
+    FAILED_RECALLS,
+    LOST,
+    MISSES,
+    QUEUED,
+    Hold,
+    Placements,
+    Recalled,
+)
 from strangler.routing.placement import backend_for_bucket, bucket
 from strangler.routing.records import Route, RoutingTable
 
 log = logging.getLogger("strangler.proxy")
 KEY_PREFIX = "strangler:aff:"
 HISTORY_FILE = "split-history.json"
-
-
-class AffinityStore(Protocol):
-    """Where affinities live, shared by every worker and proxy instance (Redis in production)."""
-
-    @property
-    def healthy(self) -> bool:
-        """False when a lookup now would get no answer in time (down, hung or slow)."""
-        ...
-
-    @property
-    def failed_recalls(self) -> int:
-        """Lookups so far that got no answer, so fell back to the hash."""
-        ...
-
-    def remember(self, key: str, backend: str, ttl: int) -> None:
-        """Store key -> backend for ttl seconds without waiting for the store."""
-
-    async def recall(self, key: str) -> str | None:
-        """The backend stored for the key; None when absent or the store cannot answer."""
+DEGRADING = (MISSES, QUEUED, FAILED_RECALLS, LOST)  # any in the last minute: degraded
 
 
 def store_key(route_name: str, key: str | bytes) -> str:
@@ -56,32 +51,57 @@ def store_key(route_name: str, key: str | bytes) -> str:
 
 
 class Affinity:
-    """One worker's view: the store plus the route versions replaced within their ttl.
+    """One worker's view: the placements, the route versions replaced within their ttl, and
+    the diversions every worker shares.
 
     Times are wall-clock seconds (the default clock), because workers share them through
-    `history`, the JSON file of earlier splits that a starting worker reads.
+    `history`, the JSON file of earlier splits that a starting worker reads, and `diversions`.
+    `confirm`: a response waits for its placement to be stored (up to the deadline).
     """
 
     def __init__(
         self,
-        store: AffinityStore | None,
+        placements: Placements | None,
+        events: RecentCounts | None = None,
+        *,
+        diversions: Diversions | None = None,
         clock: Callable[[], float] = time.time,
         history: Path | None = None,
+        store_timeout: float = 1.0,
+        confirm: bool = True,
     ) -> None:
-        self.store = store
+        self.placements = placements
+        self.events = events or (placements.events if placements else RecentCounts(clock))
+        self.diversions = diversions or Diversions(None, clock)
         self.clock = clock
         self.history = history
+        self.store_timeout = store_timeout
+        self.confirm = confirm
         self.replaced: dict[str, list[tuple[Route, float]]] = {}  # route -> [(old, until)]
 
     @property
+    def store_state(self) -> str | None:
+        return None if self.placements is None else self.placements.store.state
+
+    @property
     def state(self) -> str:
-        if self.store is None:
+        """`ok` only while the store answers and no flow was placed blind in the last minute."""
+        if self.placements is None:
             return "disabled"
-        return "ok" if self.store.healthy else "degraded"
+        if self.store_state != ANSWERING:
+            return "degraded"
+        recent = self.events.last_minute()
+        return "degraded" if any(recent.get(name) for name in DEGRADING) else "ok"
 
     @property
     def failed_recalls(self) -> int:
-        return 0 if self.store is None else self.store.failed_recalls
+        return self.events.totals.get(FAILED_RECALLS, 0)
+
+    def timeout(self, route: Route) -> float:
+        sticky = route.sticky
+        if sticky is not None and sticky.store_timeout is not None:
+            return sticky.store_timeout
+        return self.store_timeout
 
     def table_changed(self, old: RoutingTable | None, new: RoutingTable) -> None:
         """Keep each sticky route's previous version for its ttl when its selection changed."""
@@ -142,26 +162,61 @@ class Affinity:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("split history %s ignored: %s", self.history, exc)
 
-    def needs_recall(self, route: Route, key: bytes, chosen: str) -> bool:
-        """True when an earlier split within the ttl would have sent this key elsewhere."""
-        history = self.replaced.get(route.name)
-        if not history or self.store is None:
+    def keeps(self, route: Route) -> bool:
+        """True when the route's placements are kept (a sticky route, with a store)."""
+        return self.placements is not None and route.sticky is not None
+
+    def needs_recall(
+        self, route: Route, key: bytes, chosen: str, placed: str | None = None
+    ) -> bool:
+        """True when an earlier split within the ttl would have sent this key elsewhere, when
+        the route's requests were diverted away from `chosen` within the ttl, or when the
+        key's backend (`placed`) is down and `chosen` replaces it: is the key's flow there?"""
+        if self.placements is None:
             return False
-        now = self.clock()
-        if any(until <= now for _, until in history):
-            history = self.replaced[route.name] = [(r, u) for r, u in history if u > now]
-        # Earlier splits keep the route's name, so the key's bucket is the same for all.
-        value = bucket(route.name, key)
-        return any(backend_for_bucket(old, value) != chosen for old, _ in history)
+        if placed is not None and placed != chosen:
+            return True
+        history = self.replaced.get(route.name)
+        if history:
+            now = self.clock()
+            if any(until <= now for _, until in history):
+                history = self.replaced[route.name] = [(r, u) for r, u in history if u > now]
+            # Earlier splits keep the route's name, so the key's bucket is the same for all.
+            value = bucket(route.name, key)
+            if any(backend_for_bucket(old, value) != chosen for old, _ in history):
+                return True
+        return self.diversions.until(route.name, chosen) > self.clock()
 
-    def remember(self, route: Route, key: bytes, backend: str) -> None:
-        if self.store is not None and route.sticky is not None:
-            self.store.remember(store_key(route.name, key), backend, route.sticky.ttl)
+    def divert(self, route: Route, away_from: str) -> None:
+        """Requests of `route` were served elsewhere than `away_from`: look its keys up."""
+        if route.sticky is not None:
+            self.diversions.mark(route.name, away_from, self.clock() + route.sticky.ttl)
 
-    async def recall(self, route: Route, key: bytes) -> str | None:
-        if self.store is None:
-            return None
-        return await self.store.recall(store_key(route.name, key))
+    def remember(self, route: Route, key: bytes, backend: str, hold: Hold | None = None) -> bool:
+        """Store the placement; True when `hold` will be called once it is stored (or at the
+        route's deadline), False when the response need not wait."""
+        if self.placements is None or route.sticky is None:
+            return False
+        return self.placements.remember(
+            store_key(route.name, key),
+            backend,
+            route.sticky.ttl,
+            hold if self.confirm else None,
+            self.timeout(route),
+        )
+
+    async def recall(self, route: Route, key: bytes) -> Recalled:
+        """The key's placement, to place a request: no answer in time is an affinity miss."""
+        recalled = await self.consult(route, key)
+        if not recalled.answered:
+            self.events.count(MISSES)
+        return recalled
+
+    async def consult(self, route: Route, key: bytes) -> Recalled:
+        """The key's placement, waiting for the store up to the route's deadline."""
+        if self.placements is None:
+            return Recalled(False, None)
+        return await self.placements.recall(store_key(route.name, key), self.timeout(route))
 
 
 def _earlier(route: Route, entry: dict) -> Route:

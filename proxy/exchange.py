@@ -1,6 +1,8 @@
 """One request's journey through a worker: choose a backend, connect, send the request.
 
-The answer's way back is `upstream_response.ResponseSide`, which `Exchange` extends.
+The answer's way back is `upstream_response.ResponseSide`; `retry.RetrySide` sends a request
+elsewhere when its backend cannot take it (failover, a retried refusal). `Exchange` extends
+both.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from strangler.proxy.forwarding import (
     upstream_head,
 )
 from strangler.proxy.own_responses import byte_size, error_response
+from strangler.proxy.retry import RetrySide
 from strangler.proxy.upstream_connection import UpstreamProtocol, open_upstream
-from strangler.proxy.upstream_response import CHUNKED, ClientSide, ResponseSide
+from strangler.proxy.upstream_response import CHUNKED, ClientSide
 
 if TYPE_CHECKING:
+    from strangler.proxy.placements import Recalled
     from strangler.proxy.plane import Plane
     from strangler.routing.dispatch import Decision
 
@@ -28,15 +32,16 @@ BUFFER_LIMIT = 256 * 1024  # body bytes held while connecting before the client 
 PROXY_LABEL = "(proxy)"  # metrics label of answers no backend was chosen for
 
 
-class Exchange(ResponseSide):
+class Exchange(RetrySide):
     """A request and its response; the client protocol feeds it, the upstream answers it."""
 
     __slots__ = (
         "body", "body_size", "buffered", "client", "content_length", "dead", "decision",
-        "has_body", "head", "headers", "informational", "keep_alive", "last_activity", "method",
-        "out", "out_chunked", "path", "plane", "query", "request_done", "request_id",
-        "resp_chunked", "responded", "response_done", "retries", "route", "started", "status",
-        "target", "tried", "until_close", "upstream", "wait_body",
+        "finished", "has_body", "head", "headers", "held", "held_bytes", "informational",
+        "keep_alive", "last_activity", "method", "out", "out_chunked", "path", "plane", "query",
+        "recalled", "request_done", "request_id", "resend", "resp_chunked", "responded",
+        "response_done", "retried", "retries", "route", "started", "stash", "stash_size",
+        "status", "target", "tried", "until_close", "upstream", "wait_body",
     )  # fmt: skip
 
     def __init__(
@@ -57,9 +62,13 @@ class Exchange(ResponseSide):
         self.has_body = length is not None or head.transfer_encoding is not None
         self.body: list[bytes] = []
         self.body_size = self.buffered = self.retries = self.status = 0
+        self.held_bytes = self.stash_size = 0
         self.out_chunked = self.resp_chunked = self.until_close = False
         self.request_done = self.response_done = self.responded = self.informational = False
-        self.dead = self.wait_body = False
+        self.dead = self.wait_body = self.held = self.finished = self.retried = False
+        self.stash: list | None = None
+        self.resend: bytes | None = None
+        self.recalled: Recalled | None = None
         self.route = None
         self.decision: Decision | None = None
         self.upstream: UpstreamProtocol | None = None
@@ -103,7 +112,7 @@ class Exchange(ResponseSide):
         if (
             d.key is not None
             and not d.forced
-            and plane.affinity.needs_recall(d.route, d.key, d.backend)
+            and plane.affinity.needs_recall(d.route, d.key, d.backend, d.placed)
         ):
             plane.spawn(self._recall_then_connect())
         else:
@@ -111,11 +120,16 @@ class Exchange(ResponseSide):
 
     async def _recall_then_connect(self) -> None:
         d = self.decision
-        remembered = await self.plane.affinity.recall(d.route, d.key)
+        self.recalled = recalled = await self.plane.affinity.recall(d.route, d.key)
         if self.dead:
             return
-        if remembered != d.backend and self.plane.dispatcher.usable_affinity(remembered):
-            d.backend = remembered
+        remembered, dispatcher = recalled.backend, self.plane.dispatcher
+        if remembered is not None and remembered != d.backend:
+            if dispatcher.usable_affinity(remembered):
+                d.backend = remembered
+            elif remembered in dispatcher.table.backends:  # its backend is down
+                self._pinned_to_unavailable(remembered)
+                return
         self.connect(d.backend)
 
     def connect(self, name: str) -> None:
@@ -144,14 +158,6 @@ class Exchange(ResponseSide):
         else:
             self.attach(conn)
 
-    def _failover(self, failed: str) -> None:
-        alternative = self.plane.dispatcher.alternative(self.route, failed)
-        if alternative is not None and alternative not in self.tried:
-            self.decision.backend = alternative
-            self.connect(alternative)
-        else:
-            self.fail(502, "bad_gateway", "the backend could not be reached")
-
     def attach(self, conn: UpstreamProtocol) -> None:
         self.upstream = conn
         conn.begin(self)
@@ -166,6 +172,8 @@ class Exchange(ResponseSide):
             body_framing=self._request_framing(),
         )
         if self.body:
+            if self.decision.route is not None and self.decision.route.retry is not None:
+                self.resend = b"".join(self.body)  # held whole (the body limit bounds it)
             body = [chunk(b) for b in self.body] if self.out_chunked else self.body
             data = [head, *body]
             if self.request_done and self.out_chunked:
@@ -215,7 +223,7 @@ class Exchange(ResponseSide):
 
     # --- endings -------------------------------------------------------------------------
 
-    def fail(self, status: int, error: str, message: str) -> None:
+    def fail(self, status: int, error: str, message: str, retry_after: int | None = None) -> None:
         """The proxy's own answer; a response already under way can only be cut off."""
         if self.responded:
             self.client.abort()
@@ -224,9 +232,10 @@ class Exchange(ResponseSide):
         self.responded = True
         self.out.append(
             error_response(
-                status, error, message, request_id=self.request_id, close=not self.keep_alive
+                status, error, message, request_id=self.request_id, close=not self.keep_alive,
+                retry_after=retry_after,
             )
-        )
+        )  # fmt: skip
         self.flush()
         self._done(self.decision.backend if self.decision else PROXY_LABEL)
 

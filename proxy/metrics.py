@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,70 @@ class Recorder:
         }
 
 
+class RecentCounts:
+    """Named event counts of one worker: totals, and 10-second slots of the last minute.
+
+    What a migration engineer must see at once (an affinity miss, a queued placement, a
+    retry) is counted here; the status says `degraded` while any is in the last minute.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.totals: dict[str, int] = {}
+        self.slots: dict[int, dict[str, int]] = {}  # slot start -> name -> count
+
+    def count(self, name: str, n: int = 1) -> None:
+        now = self.clock()
+        self.totals[name] = self.totals.get(name, 0) + n
+        start = int(now) // WINDOW * WINDOW
+        slot = self.slots.get(start)
+        if slot is None:
+            slot = self.slots[start] = {}
+            self._prune(now)
+        slot[name] = slot.get(name, 0) + n
+
+    def _prune(self, now: float) -> None:
+        for start in [s for s in self.slots if s + WINDOW <= now - RECENT]:
+            del self.slots[start]
+
+    def last_minute(self) -> dict[str, int]:
+        now = self.clock()
+        recent: dict[str, int] = {}
+        for start, counts in self.slots.items():
+            if start + WINDOW > now - RECENT:
+                for name, n in counts.items():
+                    recent[name] = recent.get(name, 0) + n
+        return recent
+
+    def snapshot(self) -> dict[str, Any]:
+        self._prune(self.clock())
+        return {"totals": dict(self.totals), "slots": {str(s): c for s, c in self.slots.items()}}
+
+    def load(self, snapshot: Mapping[str, Any]) -> None:
+        """Take over the counts a predecessor published (a worker restarted after a crash)."""
+        for name, n in snapshot.get("totals", {}).items():
+            self.totals[name] = self.totals.get(name, 0) + int(n)
+        for start, counts in snapshot.get("slots", {}).items():
+            slot = self.slots.setdefault(int(start), {})
+            for name, n in counts.items():
+                slot[name] = slot.get(name, 0) + int(n)
+        self._prune(self.clock())
+
+
+def merge_counts(snapshots: Iterable[Mapping[str, Any]], now: float) -> dict[str, dict[str, int]]:
+    """RecentCounts snapshots summed: {"totals": {...}, "last_minute": {...}}."""
+    totals: dict[str, int] = {}
+    recent: dict[str, int] = {}
+    for snap in snapshots:
+        for name, n in snap.get("totals", {}).items():
+            totals[name] = totals.get(name, 0) + n
+        for start, counts in snap.get("slots", {}).items():
+            if int(start) + WINDOW > now - RECENT:
+                for name, n in counts.items():
+                    recent[name] = recent.get(name, 0) + n
+    return {"totals": totals, "last_minute": recent}
+
+
 def merge(snapshots: Iterable[Mapping[str, Any]], now: float) -> dict[str, Any]:
     """Sum the workers' figures: totals, per-status counts, and the last minute per backend."""
     totals: dict[str, dict[str, Any]] = {}
@@ -132,7 +198,21 @@ def backend_summary(merged: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def prometheus_text(merged: Mapping[str, Any], gauges: Mapping[str, float] | None = None) -> str:
+@dataclass(frozen=True)
+class Family:
+    """A labelled metric for `prometheus_text`: its samples as (labels, value)."""
+
+    name: str
+    kind: str  # "counter" or "gauge"
+    help: str
+    samples: list[tuple[dict[str, str], float]]
+
+
+def prometheus_text(
+    merged: Mapping[str, Any],
+    gauges: Mapping[str, float] | None = None,
+    families: Iterable[Family] = (),
+) -> str:
     """Prometheus exposition text of the merged figures."""
     lines = [
         "# HELP strangler_requests_total Requests answered, by route, backend and status.",
@@ -157,6 +237,11 @@ def prometheus_text(merged: Mapping[str, Any], gauges: Mapping[str, float] | Non
         lines.append(f"strangler_request_duration_seconds_count{{{label}}} {series['requests']}")
     for name, value in (gauges or {}).items():
         lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+    for family in families:
+        lines += [f"# HELP {family.name} {family.help}", f"# TYPE {family.name} {family.kind}"]
+        for labels, value in family.samples:
+            text = ",".join(f'{k}="{_esc(str(v))}"' for k, v in labels.items())
+            lines.append(f"{family.name}{{{text}}} {value}")
     return "\n".join(lines) + "\n"
 
 

@@ -46,6 +46,7 @@ def own_response(
     request_id: bytes | None = None,
     close: bool = False,
     head_only: bool = False,
+    retry_after: int | None = None,
 ) -> bytes:
     """A complete HTTP/1.1 response the proxy makes itself, no backend involved.
 
@@ -58,6 +59,8 @@ def own_response(
         (b"X-Strangler-Backend", PROXY_BACKEND),
         (b"X-Request-Id", request_id or new_request_id()),
     ]
+    if retry_after is not None:
+        headers.append((b"Retry-After", str(retry_after).encode()))
     if close:
         headers.append((b"Connection", b"close"))
     head = response_head(status, REASONS.get(status, b"Unknown"), headers)
@@ -65,8 +68,17 @@ def own_response(
 
 
 def error_response(
-    status: int, error: str, message: str, *, request_id: bytes | None = None, close: bool = False
+    status: int,
+    error: str,
+    message: str,
+    *,
+    request_id: bytes | None = None,
+    close: bool = False,
+    retry_after: int | None = None,
 ) -> bytes:
     """The proxy's own errors: JSON `{"error", "message"}`, never naming an internal address."""
     body = json.dumps({"error": error, "message": message}, separators=(",", ":")).encode()
-    return own_response(status, b"application/json", body, request_id=request_id, close=close)
+    return own_response(
+        status, b"application/json", body, request_id=request_id, close=close,
+        retry_after=retry_after,
+    )  # fmt: skip

@@ -4,14 +4,16 @@ affinity, figures and timers. The connections of a worker all reach it; it knows
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
 from pathlib import Path
 from typing import Protocol
 
-from strangler.proxy import admin, forwarding, metrics
+from strangler.proxy import admin, diversions, forwarding, metrics
 from strangler.proxy.affinity import HISTORY_FILE, Affinity
+from strangler.proxy.placements import Placements
 from strangler.proxy.redis_client import RedisAffinityStore
 from strangler.proxy.reload import POLL_INTERVAL, TableWatcher
 from strangler.proxy.settings import ProxySettings
@@ -60,9 +62,26 @@ class Plane:
         self.dispatcher = Dispatcher(watcher.table, self.circuits, settings.admin_token)
         self.pool = Pool(settings.pool_size)
         self.recorder = metrics.Recorder()
+        self.events = metrics.RecentCounts()
+        self.retries: dict[tuple[str, str, str], int] = {}  # (route, from, to) -> requests
+        self._take_over_counts()
         self.store = RedisAffinityStore(settings.redis_url, loop) if settings.redis_url else None
-        self.affinity = Affinity(self.store, history=run_dir / HISTORY_FILE)
+        placements = None
+        if self.store is not None:
+            placements = Placements(
+                self.store, self.events, settings.placement_queue, loop.time, loop.call_later
+            )
+        self.diversions = diversions.Diversions(run_dir / diversions.FILE)
+        self.affinity = Affinity(
+            placements,
+            self.events,
+            diversions=self.diversions,
+            history=run_dir / HISTORY_FILE,
+            store_timeout=settings.store_timeout,
+            confirm=settings.confirm_placements,
+        )
         self.affinity.load_history(watcher.table)  # a restarted worker: flips it did not see
+        self.published_state: tuple[str, str | None] | None = None
         token = settings.internal_token.encode() if settings.internal_token else None
         self.upstream_lines = forwarding.fixed_upstream_lines("http", token)
         self.active: set[Waiting] = set()
@@ -87,6 +106,24 @@ class Plane:
         circuit = self.circuits.by_backend.get(name)
         if circuit is not None and circuit.record_failure():
             log.warning("circuit opened for backend %s after %d failures", name, circuit.threshold)
+            self.write_snapshot()  # the status shows it at once, not up to a second later
+
+    def count_retry(self, route: str, away_from: str, to: str) -> None:
+        key = (route, away_from, to)
+        self.retries[key] = self.retries.get(key, 0) + 1
+        self.events.count("retries")
+
+    def _take_over_counts(self) -> None:
+        """A worker started in place of one that died keeps the counts it published."""
+        try:
+            before = json.loads((self.run_dir / f"worker-{self.index}.json").read_text())
+            self.events.load(before.get("events") or {})
+            for route, away_from, to, n in before.get("retries") or []:
+                self.retries[(route, away_from, to)] = int(n)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("the counts of worker %d before its restart are lost: %s", self.index, exc)
 
     def connect_succeeded(self, name: str) -> None:
         circuit = self.circuits.by_backend.get(name)
@@ -123,8 +160,9 @@ class Plane:
         self.pool.expire(now, self.settings.idle_timeout)
         for name in self.circuits.due_probes():
             self.spawn(self._probe(name))
-        if now - self.last_snapshot >= SNAPSHOT_INTERVAL:
-            self.write_snapshot()
+        state = (self.affinity.state, self.affinity.store_state)
+        if now - self.last_snapshot >= SNAPSHOT_INTERVAL or state != self.published_state:
+            self.write_snapshot()  # at once when the affinity's state changed
             idle = self.settings.client_idle_timeout
             for client in [c for c in self.clients if c.current is None]:
                 if now - client.last_seen > idle:
@@ -153,6 +191,7 @@ class Plane:
             circuit.probe_result(healthy)
             if healthy:
                 log.info("circuit closed for backend %s: its health check passed", name)
+                self.write_snapshot()
 
     # --- shared figures --------------------------------------------------------------------
 
@@ -169,7 +208,11 @@ class Plane:
             "table": self.watcher.status(),
             "circuits": self.circuits.snapshot(),
             "affinity": self.affinity.state,
+            "affinity_store": self.affinity.store_state,
+            "affinity_backlog": self.affinity.placements.backlog if self.affinity.placements else 0,
             "affinity_failed_recalls": self.affinity.failed_recalls,
+            "events": self.events.snapshot(),
+            "retries": [[r, a, t, n] for (r, a, t), n in self.retries.items()],
             "pool": {
                 "idle": self.pool.size(),
                 "opened": self.pool.opened,
@@ -182,6 +225,7 @@ class Plane:
 
     def write_snapshot(self) -> None:
         self.last_snapshot = self.loop.time()
+        self.published_state = (self.affinity.state, self.affinity.store_state)
         try:
             metrics.write_snapshot(self.run_dir / f"worker-{self.index}.json", self.snapshot())
         except OSError as exc:
@@ -215,3 +259,4 @@ class Plane:
             client.abort()
         if self.store is not None:
             self.store.close()
+        self.diversions.close()

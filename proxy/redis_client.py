@@ -1,22 +1,33 @@
-"""A minimal pipelined Redis client on asyncio for the affinity store: SET EX and GET only.
+"""A minimal pipelined Redis client on asyncio for the affinity store: SET PX, GET and PING.
 
-Writes go straight to the socket and are never awaited by a request; a GET waits for its
-reply with a short deadline. When Redis is unreachable the client reports itself unhealthy,
-answers every recall with None and reconnects in the background. A Redis that accepts but
-does not answer (hung, stopped) is unhealthy too: a reply overdue by more than a recall's
-deadline means lookups are failing, and while it is overdue nothing more is sent. An idle
-connection is pinged so a hang shows even without traffic; answers clear it.
+It implements `placements.AffinityStore` on one persistent connection per worker. Commands
+are written at once and their replies, in order, go to each command's callback; nothing here
+waits. Its state tells the placements what to expect: `unreachable` without a connection (it
+reconnects in the background, quickly: a restarted Redis is used as soon as it listens),
+`stalled` while a reply is overdue (a paused or hung Redis: commands would only pile up),
+`refusing` for a moment after an error reply (a Redis loading its append-only file answers
+LOADING), else `answering`. An idle connection is pinged so a hang shows without traffic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-RECONNECT_DELAY = 0.5
-RECALL_TIMEOUT = 0.1
+from strangler.proxy.placements import ANSWERING, REFUSING, STALLED, UNREACHABLE
+
+log = logging.getLogger("strangler.proxy")
+RECONNECT_DELAY = 0.1  # first wait before reconnecting; doubles up to RECONNECT_MAX
+RECONNECT_MAX = 1.0
+STALL_AFTER = 0.1  # seconds a reply may be late before the store counts as stalled
+REFUSE_FOR = 0.1  # seconds the store counts as refusing after an error reply
 PING_INTERVAL = 0.5  # an idle connection is checked this often
+LOST = object()  # what a command's callback gets when its connection went away
+
+Reply = Callable[[object], None]  # bytes, None (nil), RedisError or LOST
 
 
 def command(*args: str | bytes | int) -> bytes:
@@ -51,46 +62,68 @@ class RedisError(Exception):
     pass
 
 
+def _ignore(value: object) -> None:
+    return None
+
+
 class _Connection(asyncio.Protocol):
-    def __init__(self, on_lost, clock) -> None:
+    def __init__(self, store: RedisAffinityStore, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.clock = clock
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
-        self.waiters: deque[tuple[asyncio.Future | None, float]] = deque()  # (waiter, sent at)
-        self.on_lost = on_lost
-        self.clock = clock
+        self.waiters: deque[tuple[Reply, float]] = deque()  # (callback, sent at)
+        self.outgoing: list[bytes] = []  # commands of this turn of the loop, written together
 
     def connection_made(self, transport) -> None:
         self.transport = transport
 
-    def send(self, data: bytes, waiter: asyncio.Future | None) -> None:
-        self.waiters.append((waiter, self.clock()))
-        self.transport.write(data)
+    def send(self, data: bytes, reply: Reply) -> None:
+        self.waiters.append((reply, self.clock()))
+        if not self.outgoing:
+            self.store.loop.call_soon(self._write)
+        self.outgoing.append(data)
+
+    def _write(self) -> None:
+        """One write per turn of the loop for every command of it (one system call, not one
+        per answered request)."""
+        outgoing, self.outgoing = self.outgoing, []
+        if self.transport is not None and outgoing:
+            self.transport.write(b"".join(outgoing))
 
     def overdue(self) -> bool:
-        """The oldest unanswered command waits longer than a recall would."""
-        return bool(self.waiters) and self.clock() - self.waiters[0][1] >= RECALL_TIMEOUT
+        return bool(self.waiters) and self.clock() - self.waiters[0][1] >= STALL_AFTER
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        answered = False
         while self.buffer:
-            complete, value, used = parse_reply(self.buffer)
-            if not complete:
+            try:
+                complete, value, used = parse_reply(self.buffer)
+            except (RedisError, ValueError):
+                self.transport.close()  # not a Redis we understand: start afresh
                 return
+            if not complete:
+                break
             del self.buffer[:used]
-            waiter = self.waiters.popleft()[0] if self.waiters else None
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None if isinstance(value, RedisError) else value)
+            answered = True
+            if isinstance(value, RedisError):
+                self.store.refused()
+            if self.waiters:
+                self.waiters.popleft()[0](value)
+        if answered:
+            self.store.answered()
 
     def connection_lost(self, exc) -> None:
-        for waiter, _ in self.waiters:
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-        self.waiters.clear()
-        self.on_lost(self)
+        waiters, self.waiters = self.waiters, deque()
+        self.transport = None
+        self.store.lost(self)
+        for reply, _ in waiters:
+            reply(LOST)
 
 
 class RedisAffinityStore:
-    """Implements `affinity.AffinityStore` on one persistent connection per worker."""
+    """Implements `placements.AffinityStore` on one persistent connection per worker."""
 
     def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
         parts = urlsplit(url)
@@ -100,13 +133,23 @@ class RedisAffinityStore:
         self.password = parts.password
         self.loop = loop
         self.conn: _Connection | None = None
+        self.refusing_until = 0.0
+        self.delay = RECONNECT_DELAY
+        self.on_answer: Callable[[], None] = lambda: None
         self._connecting = False
         self._closed = False
-        self.failed_recalls = 0  # lookups that got no answer: Redis down, hung or late
 
     @property
-    def healthy(self) -> bool:
-        return self.conn is not None and not self.conn.overdue()
+    def state(self) -> str:
+        conn = self.conn
+        if conn is None:
+            return UNREACHABLE
+        if conn.overdue():
+            return STALLED
+        return REFUSING if self.loop.time() < self.refusing_until else ANSWERING
+
+    def listen(self, on_answer: Callable[[], None]) -> None:
+        self.on_answer = on_answer
 
     def start(self) -> None:
         self._schedule_connect(0)
@@ -117,30 +160,56 @@ class RedisAffinityStore:
         if self.conn is not None and self.conn.transport is not None:
             self.conn.transport.close()
 
-    def remember(self, key: str, backend: str, ttl: int) -> None:
-        if self.healthy:  # not piled up on a Redis that does not answer
-            self.conn.send(command(b"SET", key, backend, b"EX", ttl), None)
+    def write(self, key: str, backend: str, ttl_ms: int, done: Callable[[bool], None]) -> bool:
+        if self.conn is None:
+            return False
+        self.conn.send(
+            command(b"SET", key, backend, b"PX", ttl_ms),
+            lambda value: done(value == b"OK"),
+        )
+        return True
 
-    async def recall(self, key: str) -> str | None:
-        if not self.healthy:  # the hash decides at once rather than after a timeout
-            self.failed_recalls += 1
-            return None
-        waiter = self.loop.create_future()
-        self.conn.send(command(b"GET", key), waiter)
-        try:
-            async with asyncio.timeout(RECALL_TIMEOUT):
-                value = await waiter
-        except TimeoutError:
-            self.failed_recalls += 1
-            return None
-        return value.decode() if isinstance(value, bytes) else None
+    def read(self, key: str, done: Callable[[bool, str | None], None]) -> bool:
+        if self.conn is None:
+            return False
+
+        def reply(value: object) -> None:
+            if value is None or isinstance(value, bytes):
+                done(True, None if value is None else value.decode())
+            else:
+                done(False, None)
+
+        self.conn.send(command(b"GET", key), reply)
+        return True
+
+    # called by the connection
+    def answered(self) -> None:
+        self.on_answer()
+
+    def refused(self) -> None:
+        now = self.loop.time()
+        if now >= self.refusing_until:  # the first error: look again when it may be over
+            self.loop.call_later(REFUSE_FOR, self._refusal_over)
+        self.refusing_until = now + REFUSE_FOR
+
+    def _refusal_over(self) -> None:
+        left = self.refusing_until - self.loop.time()
+        if left > 0:
+            self.loop.call_later(left, self._refusal_over)
+        else:
+            self.on_answer()  # what waits is written (or asked) again now
+
+    def lost(self, conn: _Connection) -> None:
+        if self.conn is conn:
+            self.conn = None
+            self._schedule_connect(self.delay)
 
     def _ping(self) -> None:
         if self._closed:
             return
         conn = self.conn
         if conn is not None and not conn.waiters and conn.transport is not None:
-            conn.send(command(b"PING"), None)
+            conn.send(command(b"PING"), _ignore)
         self.loop.call_later(PING_INTERVAL, self._ping)
 
     def _schedule_connect(self, delay: float) -> None:
@@ -149,29 +218,34 @@ class RedisAffinityStore:
             self.loop.call_later(delay, lambda: self.loop.create_task(self._connect()))
 
     async def _connect(self) -> None:
-        conn = _Connection(self._lost, self.loop.time)
+        conn = _Connection(self, self.loop.time)
         try:
             async with asyncio.timeout(1.0):
                 await self.loop.create_connection(lambda: conn, self.host, self.port)
-                setup = []
-                if self.password:
-                    setup.append(command(b"AUTH", self.password))
-                if self.db:
-                    setup.append(command(b"SELECT", self.db))
-                for data in setup:
-                    waiter = self.loop.create_future()
-                    conn.send(data, waiter)
-                    await waiter
+                for data in self._setup():
+                    reply = self.loop.create_future()
+                    conn.send(data, lambda value, r=reply: r.done() or r.set_result(value))
+                    value = await reply
+                    if isinstance(value, RedisError):
+                        log.warning("the affinity store refused the connection: %s", value)
+                    if value is LOST or isinstance(value, RedisError):
+                        raise OSError(f"setup refused: {value}")
         except (OSError, TimeoutError):
             self._connecting = False
             if conn.transport is not None:
                 conn.transport.close()
-            self._schedule_connect(RECONNECT_DELAY)
+            self.delay = min(self.delay * 2, RECONNECT_MAX)
+            self._schedule_connect(self.delay)
             return
         self._connecting = False
+        self.delay = RECONNECT_DELAY
         self.conn = conn
+        self.on_answer()
 
-    def _lost(self, conn: _Connection) -> None:
-        if self.conn is conn:
-            self.conn = None
-            self._schedule_connect(RECONNECT_DELAY)
+    def _setup(self) -> list[bytes]:
+        setup = []
+        if self.password:
+            setup.append(command(b"AUTH", self.password))
+        if self.db:
+            setup.append(command(b"SELECT", self.db))
+        return setup

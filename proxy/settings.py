@@ -6,12 +6,25 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from strangler.routing.records import MAX_STORE_TIMEOUT
+
 
 def _address(value: str, what: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit():
         raise ValueError(f"{what}={value!r}: expected HOST:PORT")
     return host or "127.0.0.1", int(port)
+
+
+WRITES = ("confirmed", "queued")  # STRANGLER_AFFINITY_WRITES
+
+
+def _writes(value: str) -> bool:
+    """True for `confirmed` (a response waits for its placement), False for `queued`."""
+    if value not in WRITES:
+        choices = ", ".join(WRITES)
+        raise ValueError(f"STRANGLER_AFFINITY_WRITES={value!r}: expected one of {choices}")
+    return value == "confirmed"
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,10 @@ class ProxySettings:
     circuit_threshold: int = 3  # consecutive connect failures that open a circuit
     circuit_cooldown: float = 0.5  # seconds before an open circuit's backend is probed
     run_dir: str | None = None  # where workers share their figures; a temp dir when unset
+    store_timeout: float = 1.0  # seconds a request may wait on the affinity store (a route's
+    # sticky.store_timeout overrides it): a recall, or its placement being stored
+    confirm_placements: bool = True  # a response waits until the store has its placement
+    placement_queue: int = 50_000  # placements waiting for the store at once, per worker
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProxySettings:
@@ -46,6 +63,11 @@ class ProxySettings:
                 raise ValueError(f"{name}={raw!r}: must be positive")
             return value
 
+        store_timeout = number("STRANGLER_STORE_TIMEOUT", 1.0)
+        if store_timeout > MAX_STORE_TIMEOUT:
+            raise ValueError(
+                f"STRANGLER_STORE_TIMEOUT={store_timeout:g}: at most {MAX_STORE_TIMEOUT:g} s"
+            )
         return cls(
             bind=_address(
                 env.get("STRANGLER_PROXY_BIND", "127.0.0.1:8000"), "STRANGLER_PROXY_BIND"
@@ -66,4 +88,7 @@ class ProxySettings:
             circuit_threshold=number("STRANGLER_CIRCUIT_THRESHOLD", 3, int),
             circuit_cooldown=number("STRANGLER_CIRCUIT_COOLDOWN", 0.5),
             run_dir=env.get("STRANGLER_RUN_DIR") or None,
+            store_timeout=store_timeout,
+            confirm_placements=_writes(env.get("STRANGLER_AFFINITY_WRITES") or "confirmed"),
+            placement_queue=number("STRANGLER_AFFINITY_QUEUE", 50_000, int),
         )

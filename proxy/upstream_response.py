@@ -1,4 +1,10 @@
-"""The response half of an exchange: a backend's answer rewritten and streamed to the client."""
+"""The response half of an exchange: a backend's answer rewritten and streamed to the client.
+
+On a sticky route the answer's placement is handed to the affinity store as the head
+arrives. With confirmed writes (the default) what the client gets is held until the store
+has the placement, or until the route's deadline: a user's next request, at any worker,
+then always finds it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ if TYPE_CHECKING:
 
 RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 CHUNKED = b"Transfer-Encoding: chunked\r\n"
+HOLD_LIMIT = 256 * 1024  # answer bytes held for a placement before the backend is paused
 
 
 class ClientSide(Protocol):
@@ -59,6 +66,10 @@ class ResponseSide:
     body_size: int
     retries: int
     status: int
+    held: bool  # the answer waits for its placement to be stored
+    held_bytes: int
+    finished: bool  # the backend's answer is complete (held or not)
+    stash: list | None  # a refusal that may be retried: [status, reason, headers, body...]
 
     @property
     def backend_name(self) -> str:
@@ -75,6 +86,12 @@ class ResponseSide:
         if 100 <= status < 200:  # interim answers (we never forward Expect): not the response
             self.informational = True
             return
+        if self._retry_wanted(status):  # kept back until its body shows whether it did nothing
+            self.stash = [status, reason, headers]
+            return
+        self.forward_head(status, reason, headers)
+
+    def forward_head(self, status: int, reason: bytes, headers: list) -> None:
         self.status = status
         scanned = scan_response(headers)
         length, chunked = scanned.content_length, scanned.chunked
@@ -105,28 +122,58 @@ class ResponseSide:
         )
         self.responded = True
         if d.key is not None and status < 500 and not d.forced:
-            self.plane.affinity.remember(d.route, d.key, d.backend)
+            affinity = self.plane.affinity
+            if d.placed is not None and d.backend not in (d.placed, self.recalled_to):
+                affinity.divert(d.route, d.placed)  # sent away from its placement: look it up
+            self.held = affinity.remember(d.route, d.key, d.backend, self._stored)
         if self.method == "HEAD":  # no body follows; the parser would wait for one
             self.response_complete(reusable=False)
 
+    def _stored(self, stored: bool) -> None:
+        """The placement is stored (or its deadline passed): what was held goes out."""
+        self.held = False
+        if self.dead:
+            return
+        if self.held_bytes > HOLD_LIMIT and self.upstream is not None:
+            self.upstream.transport.resume_reading()
+        self.flush()
+        if self.finished:
+            self._done(self.decision.backend)
+
     def response_body(self, data: bytes) -> None:
-        if not self.informational:
-            self.out.append(chunk(data) if self.resp_chunked else data)
+        if self.informational:
+            return
+        if self.stash is not None:
+            self._stash_body(data)
+            return
+        self.out.append(chunk(data) if self.resp_chunked else data)
+        if self.held:
+            self.held_bytes += len(data)
+            if self.held_bytes > HOLD_LIMIT and self.upstream is not None:
+                self.upstream.transport.pause_reading()  # bounded: the rest waits upstream
 
     def response_complete(self, reusable: bool) -> None:
         if self.informational:
             self.informational = False
             return
-        if self.resp_chunked:
-            self.out.append(LAST_CHUNK)
-        self.flush()
         conn = self._detach()
         if conn is not None:
             if reusable and self.request_done and not self.dead:
                 self.plane.pool.release(conn, self.plane.loop.time())
             else:
                 conn.close()
-        self._done(self.decision.backend)
+        if self.stash is not None:
+            self._refused()
+        else:
+            self.finish_response()
+
+    def finish_response(self) -> None:
+        if self.resp_chunked:
+            self.out.append(LAST_CHUNK)
+        self.finished = True
+        if not self.held:
+            self.flush()
+            self._done(self.decision.backend)
 
     def _detach(self) -> UpstreamProtocol | None:
         """Let go of the upstream connection (finished, no longer active); it, if any."""
@@ -144,7 +191,7 @@ class ResponseSide:
     def flush(self) -> None:
         """Everything the backend sent so far, in one write (head and body together)."""
         out = self.out
-        if out:
+        if out and not self.held:
             self.client.write(out[0] if len(out) == 1 else b"".join(out))
             out.clear()
 
@@ -154,7 +201,9 @@ class ResponseSide:
             return
         self.upstream = None
         self.plane.active.discard(self)
-        if self.until_close and self.responded:
+        if self.stash is not None:
+            self._refused()  # a refusal whose body ended with the connection
+        elif self.until_close and self.responded:
             self.response_complete(reusable=False)  # a body delimited by the close: done
         elif not self.responded and not conn.received and conn.reused and self._may_retry():
             self.retries += 1  # a pooled connection the backend had closed: try a fresh one
@@ -174,11 +223,22 @@ class ResponseSide:
         else:
             self.fail(504, "gateway_timeout", "the backend did not answer in time")
 
-    # provided by Exchange
+    # provided by Exchange and its retry side (retry.RetrySide)
+    recalled_to: str | None  # the backend the store said the key was placed on, if asked
+
     def connect(self, name: str) -> None:
         raise NotImplementedError
 
-    def fail(self, status: int, error: str, message: str) -> None:
+    def _retry_wanted(self, status: int) -> bool:
+        raise NotImplementedError
+
+    def _stash_body(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _refused(self) -> None:
+        raise NotImplementedError
+
+    def fail(self, status: int, error: str, message: str, retry_after: int | None = None) -> None:
         raise NotImplementedError
 
     def _done(self, backend: str) -> None:

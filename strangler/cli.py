@@ -46,7 +46,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "load": ("strangler.loadtests.run", "headless locust run through the proxy, CSV/HTML reports"),
     "load-migration": (
         "strangler.loadtests.migration",
-        "shift a route 0->10->50->100->0 % under load; fails on a broken flow",
+        "shift a route 0->10->50->100->0 % under load (--fault: under real faults); "
+        "fails on a broken flow",
     ),
     "load-compare": ("strangler.loadtests.compare", "benchmark: the verification flow per backend"),
 }

@@ -183,6 +183,31 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _sticky(sticky: dict[str, Any] | None) -> str:
+    if not sticky:
+        return "-"
+    wait = sticky.get("store_timeout")
+    return f"{sticky['key']} {sticky['ttl']}s" + (f" wait {wait:g}s" if wait else "")
+
+
+def _affinity_lines(doc: dict[str, Any]) -> list[str]:
+    """What the affinity did lately: `ok` means no flow was placed blind in the last minute."""
+    if doc.get("affinity") == "disabled" or "affinity_last_minute" not in doc:
+        return []
+    recent, totals = doc["affinity_last_minute"], doc["affinity_totals"]
+    names = ("misses", "queued_writes", "failed_recalls", "lost_writes")
+    since = ", ".join(str(totals.get(name, 0)) for name in names)
+    retries = doc.get("retries") or {}
+    return [
+        f"affinity store: {doc.get('affinity_store')}, {doc.get('affinity_backlog', 0)} "
+        f"placements not stored yet; {retries.get('last_minute', 0)} retries on the fallback "
+        f"in the last minute ({retries.get('total', 0)} in all)",
+        f"affinity last minute: {recent['misses']} misses, {recent['queued_writes']} queued "
+        f"writes, {recent['failed_recalls']} failed recalls, {recent['lost_writes']} lost "
+        f"writes (since start: {since})",
+    ]
+
+
 def render(doc: dict[str, Any]) -> str:
     """The status as text a migration engineer reads at a glance."""
     workers = doc.get("workers", [])
@@ -199,25 +224,29 @@ def render(doc: dict[str, Any]) -> str:
         first = f"proxy: generation {doc['generation']}  table {doc['digest'][:12]}  "
     lines = [
         f"{first}{processes}, {state}  affinity {affinity}",
+        *_affinity_lines(doc),
         f"routes file: {doc['source']}",
         f"last reload error: {doc.get('last_reload_error') or 'none'}",
         "",
     ]
-    rows = [["ROUTE", "PREFIX", "METHODS", "SPLIT", "STICKY", "FALLBACK"]]
+    rows = [["ROUTE", "PREFIX", "METHODS", "SPLIT", "STICKY", "FALLBACK", "RETRY"]]
     for route in doc["routes"]:
         split = " / ".join(f"{name} {pct}%" for name, pct in route["split"].items())
-        sticky = route["sticky"]
+        retry = route.get("retry")
         rows.append(
             [
                 route["name"],
                 route["prefix"],
                 ",".join(route["methods"] or ["*"]),
                 split,
-                f"{sticky['key']} {sticky['ttl']}s" if sticky else "-",
+                _sticky(route["sticky"]),
                 route["fallback"] or "-",
+                f"{retry['status']} {retry['error']}" if retry else "-",
             ]
         )
-    rows.append(["(default)", "anything else", "*", f"{doc['default_backend']} 100%", "-", "-"])
+    rows.append(
+        ["(default)", "anything else", "*", f"{doc['default_backend']} 100%", "-", "-", "-"]
+    )
     lines += [*_table(rows), ""]
     rows = [["BACKEND", "CIRCUIT", "REQUESTS", "LAST MIN", "RATE/s", "ERRORS", "P50 ms", "P99 ms"]]
     for name, info in doc["backends"].items():

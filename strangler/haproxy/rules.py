@@ -112,8 +112,10 @@ def route_block(
     yield "    acl has_bucket var(txn.bucket) -m found"
     yield "    acl has_pick var(txn.pick) -m found"
     yield "    acl forced var(txn.force) -m found"
+    if route.retry is not None:
+        yield from _retry_lines(route)
     if route.sticky is not None:
-        if route.sticky.kind == "json":
+        if route.sticky.kind == "json" or route.retry is not None:
             yield "    http-request wait-for-body time 1s at-least 16k"
         if route.sticky.kind == "client_ip":
             yield "    http-request set-var-fmt(txn.client_ip) %[src]"
@@ -131,6 +133,12 @@ def route_block(
     yield f"    http-request set-var(txn.pick) int({len(order)}) unless has_pick"
     if route.sticky is not None:
         yield from _affinity_lines(route)
+    if route.retry is not None and route.fallback is not None:
+        fallback = order.index(route.fallback) + 1
+        yield (
+            "    http-request disable-l7-retry "
+            f"if {{ var(txn.pinned) -m int gt 0 }} || {{ var(txn.pick) -m int {fallback} }}"
+        )
     for position, name in enumerate(order, start=1):
         yield f"    use-server {name} if {{ var(txn.pick) -m int {position} }}"
     for position, name in enumerate(order, start=1):
@@ -172,6 +180,16 @@ def _key_lines(table: RoutingTable, route: Route) -> Iterator[str]:
     )
     if steps:
         yield f"    http-request set-var(txn.key) var(txn.key),{steps[0]} if has_key"
+
+
+def _retry_lines(route: Route) -> Iterator[str]:
+    """A refusal of the route's status is tried once more, on the fallback (the load balancer
+    of this backend only ever picks the fallback), unless the key is pinned (see above)."""
+    retry = route.retry
+    assert retry is not None
+    yield f"    # HAProxy decides on the status alone: it cannot read {retry.error!r} in the body."
+    yield f"    retry-on conn-failure {retry.status}"
+    yield "    retries 1"
 
 
 def _affinity_lines(route: Route) -> Iterator[str]:

@@ -22,9 +22,10 @@ HeaderLookup = Callable[[str], str | None]
 @dataclass(slots=True)
 class Decision:
     route: Route | None
-    backend: str
+    backend: str  # where the request goes (a failover or retry changes it)
     key: bytes | None  # the sticky key (see keys.extract_key)
     forced: bool = False
+    placed: str | None = None  # where the key's placement put it, before circuits and failover
 
     @property
     def route_name(self) -> str:
@@ -65,8 +66,12 @@ class Dispatcher:
 
     @staticmethod
     def needs_body(route: Route | None) -> bool:
-        """True when the sticky key is a JSON body field: the body is read before choosing."""
-        return route is not None and route.sticky is not None and route.sticky.kind == "json"
+        """True when the whole body is read before choosing: the sticky key is a JSON body
+        field, or the route may retry the request (the body is sent a second time)."""
+        if route is None:
+            return False
+        sticky = route.sticky
+        return route.retry is not None or (sticky is not None and sticky.kind == "json")
 
     def decide(
         self,
@@ -82,10 +87,10 @@ class Dispatcher:
         if route is None:
             return Decision(None, self.table.default_backend, None)
         key = extract_key(route.sticky, headers=lookup, query=query, body=body, client_ip=client_ip)
-        backend = select_backend(route, key)
+        placed = backend = select_backend(route, key)
         if not self.circuits.available(backend):
             backend = self.alternative(route, backend) or backend
-        return Decision(route, backend, key)
+        return Decision(route, backend, key, placed=placed)
 
     def forced_backend(self, lookup: HeaderLookup) -> str | None:
         """The tester's override, honoured only with the admin token and a configured backend."""

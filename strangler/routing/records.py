@@ -13,6 +13,7 @@ NORMALIZERS: tuple[str, ...] = ("strip", "lower")  # sticky key steps, applied i
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"})
 DEFAULT_HEALTH = "/healthz"
 DEFAULT_TTL = 600  # the lifetime of a verification code: a flow started before a flip ends there
+MAX_STORE_TIMEOUT = 60.0  # seconds; a request waiting longer on the affinity store is lost anyway
 
 
 class RoutingConfigError(ValueError):
@@ -43,6 +44,21 @@ class Sticky:
     # Applied to the key before hashing, so that values a backend treats as one
     # destination (" A@B.example" and "a@b.example") land on one backend.
     normalize: tuple[str, ...] = ()
+    # Seconds a request may wait on the affinity store (a recall, or its placement being
+    # stored) before the hash decides or the response goes out; None: the data plane's default.
+    store_timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A backend's answer that means "I did nothing": such a request may go to the fallback.
+
+    Only an answer with this status whose JSON body has this `error` qualifies, and only
+    for a request that has no affinity to the backend that gave it.
+    """
+
+    status: int  # 500-599
+    error: str  # the machine code in the JSON body's `error` field, e.g. "unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +69,7 @@ class Route:
     split: tuple[tuple[str, int], ...]  # (backend, percent) in file order, sums to 100
     sticky: Sticky | None
     fallback: str | None
+    retry: Retry | None = None
     # Derived for the hot path: cumulative (upper bucket, backend), see selection.bucket_ranges.
     ranges: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
 

@@ -12,10 +12,12 @@ from urllib.parse import urlsplit
 from strangler.routing.records import (
     DEFAULT_HEALTH,
     DEFAULT_TTL,
+    MAX_STORE_TIMEOUT,
     METHODS,
     NORMALIZERS,
     STICKY_KINDS,
     Backend,
+    Retry,
     Route,
     RoutingConfigError,
     RoutingTable,
@@ -25,6 +27,7 @@ from strangler.routing.records import (
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 token: header/cookie names
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\Z")
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")  # a machine error code, as the backends write them
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -158,7 +161,7 @@ def _parse_route(check: _Checker, index: int, value: object, backends: dict) -> 
         check.fail(f"{base}.name", "is missing")
     name = check.name(mapping.get("name"), f"{base}.name")
     where = f"{base} ({name})"
-    allowed = {"name", "match", "split", "sticky", "fallback"}
+    allowed = {"name", "match", "split", "sticky", "fallback", "retry"}
     check.keys(mapping, where, allowed, {"name", "match", "split"})
     prefix, methods = _parse_match(check, mapping["match"], f"{where}.match")
     split = _parse_split(check, mapping["split"], f"{where}.split", backends)
@@ -172,7 +175,12 @@ def _parse_route(check: _Checker, index: int, value: object, backends: dict) -> 
             check.fail(f"{where}.fallback", f"{fallback!r} must be one of the split's backends")
     elif len(split) > 1:
         check.fail(f"{where}.fallback", "is missing; required when the split has several backends")
-    return Route(name, prefix, methods, split, sticky, fallback)
+    retry = None
+    if "retry" in mapping:
+        retry = _parse_retry(check, mapping["retry"], f"{where}.retry")
+        if fallback is None:
+            check.fail(f"{where}.retry", "needs the route's fallback: that is where it retries")
+    return Route(name, prefix, methods, split, sticky, fallback, retry)
 
 
 def _parse_match(check: _Checker, value: object, where: str) -> tuple[str, frozenset[str] | None]:
@@ -209,7 +217,7 @@ def _parse_split(check: _Checker, value: object, where: str, backends: dict) -> 
 
 
 def _parse_sticky(check: _Checker, value: object, where: str) -> Sticky:
-    mapping = check.keys(value, where, {"key", "ttl", "normalize"}, {"key"})
+    mapping = check.keys(value, where, {"key", "ttl", "normalize", "store_timeout"}, {"key"})
     key = check.typed(mapping["key"], str, f"{where}.key", "'kind:name' or 'client_ip'")
     kind, colon, name = key.partition(":")
     if kind not in STICKY_KINDS:
@@ -225,7 +233,29 @@ def _parse_sticky(check: _Checker, value: object, where: str) -> Sticky:
         check.fail(f"{where}.ttl", f"must be a positive number of seconds, got {ttl!r}")
     name = name.lower() if kind == "header" else name
     normalize = _parse_normalize(check, mapping.get("normalize", []), f"{where}.normalize")
-    return Sticky(kind, name or None, ttl, normalize)  # type: ignore[arg-type]  # kind checked
+    timeout = None
+    if "store_timeout" in mapping:
+        timeout = _seconds(check, mapping["store_timeout"], f"{where}.store_timeout")
+    return Sticky(kind, name or None, ttl, normalize, timeout)  # type: ignore[arg-type]
+
+
+def _seconds(check: _Checker, value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        check.fail(where, f"must be a number of seconds, got {_show(value)}")
+    if not 0 < value <= MAX_STORE_TIMEOUT:
+        check.fail(where, f"must be above 0 and at most {MAX_STORE_TIMEOUT:g} s, got {value!r}")
+    return float(value)
+
+
+def _parse_retry(check: _Checker, value: object, where: str) -> Retry:
+    mapping = check.keys(value, where, {"status", "error"}, {"status", "error"})
+    status = check.typed(mapping["status"], int, f"{where}.status", "an HTTP status 500-599")
+    if not 500 <= status <= 599:
+        check.fail(f"{where}.status", f"must be an HTTP status 500-599, got {status!r}")
+    error = check.typed(mapping["error"], str, f"{where}.error", "a machine error code")
+    if not _CODE.match(error):
+        check.fail(f"{where}.error", f"bad error code {error!r}: use lower-case letters, digits, _")
+    return Retry(status, error)
 
 
 def _parse_normalize(check: _Checker, value: object, where: str) -> tuple[str, ...]:

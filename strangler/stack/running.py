@@ -73,12 +73,15 @@ def running_stack(
     split: int | None = None,
     env: Mapping[str, str] | None = None,
     data_plane: str = "embedded",
+    persist_redis: bool = False,
 ) -> Iterator[RunningStack]:
     """The stack on free ports under `var_dir`; every child stopped on exit.
 
     `service=False` starts the monolith alone (no Redis); `proxy` needs the service. `split`
     sets the migrated route's percentage in the proxy's copy of the table; `env` is added to
-    every child's environment; `data_plane` serves the public URL (embedded or haproxy).
+    every child's environment; `data_plane` serves the public URL (embedded or haproxy);
+    `persist_redis` turns Redis's append-only file on, so a Redis
+    killed and started again comes back with its data (the fault rehearsal does that).
     """
     var_dir = var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +97,7 @@ def running_stack(
         routes = None
         plan = [specs.monolith_spec(cfg)]
         if service or proxy:
-            plan = [specs.redis_spec(cfg, persist=False), *plan]
+            plan = [specs.redis_spec(cfg, persist=persist_redis), *plan]
             plan += [specs.service_spec(cfg), specs.consumer_spec(cfg)]
         if proxy:
             # Backend URLs in the table are ${MONOLITH_URL}/${VERIFICATION_URL}: the free ports.

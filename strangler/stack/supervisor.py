@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,6 +134,20 @@ class Supervisor:
         self.log_dir = log_dir
         self.inherit_output = inherit_output
         self.prefix_output = prefix_output  # `name | line` on our stdout, like a Procfile runner
+        self._forker: ThreadPoolExecutor | None = None
+
+    def _fork(self, argv: list[str], **options: object) -> subprocess.Popen:
+        """Popen, from a thread that lives as long as this supervisor.
+
+        The parent-death signal fires when the *thread* that forked the child ends, not the
+        process: a child started again from a short-lived thread (a fault injector restarting
+        Redis) would get SIGTERM when that thread finished.
+        """
+        if threading.current_thread() is threading.main_thread():
+            return subprocess.Popen(argv, **options)  # type: ignore[call-overload]
+        if self._forker is None:
+            self._forker = ThreadPoolExecutor(1, thread_name_prefix="supervisor-fork")
+        return self._forker.submit(subprocess.Popen, argv, **options).result()
 
     def start(self, spec: ChildSpec, timeout: float = 30.0) -> Child:
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
@@ -147,7 +162,7 @@ class Supervisor:
             out = log_path.open("ab")
         else:
             out = subprocess.DEVNULL
-        process = subprocess.Popen(
+        process = self._fork(
             list(spec.argv),
             env=env,
             cwd=spec.cwd,
@@ -200,10 +215,31 @@ class Supervisor:
         _signal_group(child.process, signal.SIGKILL)
         child.process.wait(5)
 
+    def restart(self, child: Child, timeout: float = 60.0) -> Child:
+        """Start `child`'s spec again (killing what is left of it first), in its place."""
+        if child.alive():
+            self.kill(child)
+        index = self.children.index(child)
+        self.children.remove(child)
+        fresh = self.start(child.spec, timeout=timeout)
+        self.children.remove(fresh)
+        self.children.insert(index, fresh)  # stopped in the order it was first started
+        return fresh
+
+    def child(self, name: str) -> Child:
+        """The (latest) child started under `name`."""
+        found = [c for c in self.children if c.name == name]
+        if not found:
+            raise KeyError(f"no child named {name!r}")
+        return found[-1]
+
     def stop_all(self) -> None:
         for child in reversed(self.children):
             self.stop(child)
         self.children.clear()
+        if self._forker is not None:
+            self._forker.shutdown()
+            self._forker = None
 
     def first_exited(self) -> Child | None:
         return next((c for c in self.children if not c.alive()), None)

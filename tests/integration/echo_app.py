@@ -1,7 +1,9 @@
 """A tiny WSGI backend for proxy tests: echoes what it received, as JSON, under gunicorn.
 
 `ECHO_NAME` names the backend in every answer. `/slow?seconds=N` sleeps first,
-`/stream` answers without a Content-Length (chunked), `/status/N` answers status N.
+`/stream` answers without a Content-Length (chunked), `/status/N` answers status N. While the
+file named by `ECHO_REFUSE_FILE` exists, every request is answered 503 with the JSON error
+code the file holds (`unavailable`: what the service answers when its store is down).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import hashlib
 import json
 import os
 import time
+from pathlib import Path
 from urllib.parse import parse_qs
 
 
@@ -17,6 +20,11 @@ def app(environ, start_response):
     path = environ.get("PATH_INFO", "")
     query = environ.get("QUERY_STRING", "")
     body = environ["wsgi.input"].read()
+    refusal = _refusal()
+    if refusal is not None:
+        data = json.dumps({"error": refusal, "message": "refused by the test"}).encode()
+        start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+        return [data]
     if path == "/slow":
         time.sleep(float(parse_qs(query).get("seconds", ["1"])[0]))
     if path == "/stream":
@@ -54,3 +62,11 @@ def app(environ, start_response):
         ],
     )
     return [data]
+
+
+def _refusal() -> str | None:
+    flag = os.environ.get("ECHO_REFUSE_FILE")
+    try:
+        return Path(flag).read_text().strip() if flag else None
+    except FileNotFoundError:
+        return None

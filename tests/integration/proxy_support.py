@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -19,8 +20,13 @@ ADMIN_TOKEN = "test-admin-token"
 INTERNAL_TOKEN = "test-internal-token"
 
 
-def echo_spec(name: str, port: int, worker_class: str = "sync") -> ChildSpec:
-    """The echo app under gunicorn; gthread keeps connections alive, sync closes them."""
+def echo_spec(
+    name: str, port: int, worker_class: str = "sync", refuse_file: Path | None = None
+) -> ChildSpec:
+    """The echo app under gunicorn; gthread keeps connections alive, sync closes them.
+
+    While `refuse_file` exists, the backend answers 503 with the error code it holds.
+    """
     argv = [
         *gunicorn_argv(Path(os.devnull), "tests.integration.echo_app:app")[:1],
         "--bind", f"127.0.0.1:{port}",
@@ -33,8 +39,9 @@ def echo_spec(name: str, port: int, worker_class: str = "sync") -> ChildSpec:
         "tests.integration.echo_app:app",
     ]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    env = {"ECHO_NAME": name, **({"ECHO_REFUSE_FILE": str(refuse_file)} if refuse_file else {})}
     return ChildSpec(
-        f"echo-{name}", argv, env={"ECHO_NAME": name}, ready=http_ready(url + "/healthz"),
+        f"echo-{name}", argv, env=env, ready=http_ready(url + "/healthz"),
         url=url, cwd=str(REPO),
     )  # fmt: skip
 
@@ -47,8 +54,15 @@ def routes_text(
     old: str = "a",
     new: str = "b",
     extra_routes: str = "",
+    store_timeout: float | None = None,
+    retry: bool = False,
 ) -> str:
-    """A table: `backends` by name -> url, route `verification` split old/new with fallback old."""
+    """A table: `backends` by name -> url, route `verification` split old/new with fallback old.
+
+    `store_timeout`: the route's deadline on the affinity store; `retry`: a 503 `unavailable`
+    is retried on the fallback.
+    """
+    wait = "" if store_timeout is None else f", store_timeout: {store_timeout}"
     lines = ["backends:"]
     lines += [f'  {n}: {{url: "{u}", health: /healthz}}' for n, u in backends.items()]
     lines += [
@@ -57,8 +71,9 @@ def routes_text(
         "  - name: verification",
         "    match: {prefix: /api/verification/, methods: [POST]}",
         f"    split: {{{old}: {100 - percent}, {new}: {percent}}}",
-        f'    sticky: {{key: "json:to", ttl: {ttl}}}',
+        f'    sticky: {{key: "json:to", ttl: {ttl}{wait}}}',
         f"    fallback: {old}",
+        *(["    retry: {status: 503, error: unavailable}"] if retry else []),
     ]
     return "\n".join(lines) + "\n" + extra_routes
 
@@ -134,3 +149,13 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(15)
+
+
+def accepts(port: int) -> bool:
+    """Something still accepts connections on the loopback port (a killed server's processes
+    close their sockets a moment after the kill)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

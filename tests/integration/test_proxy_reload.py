@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -19,7 +20,8 @@ from tests.integration.polling import wait_for
 from .proxy_support import ADMIN_TOKEN, Load, admin_status, echo_spec, routes_text, served_by
 from .proxy_support import write_atomically as write
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.redis]
+FRESH = itertools.count()  # keys no backend served yet: their backend is the split's
 
 
 @dataclass
@@ -30,13 +32,13 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, supervisor: Supervisor) -> Iterator[Stack]:
+def stack(tmp_path: Path, supervisor: Supervisor, redis_url: str) -> Iterator[Stack]:
     a, b = free_port(), free_port()
     backends = {"a": f"http://127.0.0.1:{a}", "b": f"http://127.0.0.1:{b}"}
     routes = tmp_path / "routes.yaml"
     write(routes, routes_text(backends, percent=0))
     cfg = replace(
-        StackConfig.on_free_ports(tmp_path / "var"),
+        StackConfig.on_free_ports(tmp_path / "var", redis_url=redis_url),
         env={"STRANGLER_ADMIN_TOKEN": ADMIN_TOKEN},
         workers=2,
     )
@@ -47,8 +49,11 @@ def stack(tmp_path: Path, supervisor: Supervisor) -> Iterator[Stack]:
 
 
 def all_workers_route_to(url: str, backend: str, samples: int = 8) -> bool:
-    """Fresh connections land on workers at random: several agreeing answers cover both."""
-    return all(served_by(url, f"+1555{i:07d}") == backend for i in range(samples))
+    """Fresh connections land on workers at random: several agreeing answers cover both.
+
+    Each probe is a new key: a key served before keeps its backend after a flip (affinity).
+    """
+    return all(served_by(url, f"+1777{next(FRESH):07d}") == backend for _ in range(samples))
 
 
 def test_twenty_changes_under_load_drop_no_request(stack):

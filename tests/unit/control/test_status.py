@@ -17,7 +17,7 @@ from strangler import cli
 from strangler.control import dataplane, status
 from strangler.proxy import admin
 from strangler.stack.supervisor import free_port
-from tests.unit.proxy.test_admin import snapshot
+from tests.unit.proxy.test_admin import events, snapshot
 
 
 def test_the_table_shows_routes_splits_and_backend_figures():
@@ -30,6 +30,22 @@ def test_the_table_shows_routes_splits_and_backend_figures():
     monolith = next(line for line in text.splitlines() if line.startswith("monolith "))
     assert monolith.split()[:4] == ["monolith", "closed", "2", "2"]
     assert "last reload error: none" in text
+
+
+def test_a_degraded_affinity_shows_its_counts_and_routes_their_retry_rule():
+    doc = admin.status_document(
+        [snapshot(0, events=events(995.0, misses=3, queued_writes=12, retries=2), backlog=5)],
+        now=1000.0,
+    )
+    doc["routes"][0]["retry"] = {"status": 503, "error": "unavailable"}
+    doc["routes"][0]["sticky"]["store_timeout"] = 1.5
+    text = status.render(doc)
+    assert "affinity degraded" in text
+    assert "5 placements not stored yet; 2 retries on the fallback in the last minute" in text
+    assert "last minute: 3 misses, 12 queued writes, 0 failed recalls, 0 lost writes" in text
+    assert "(since start: 3, 12, 0, 0)" in text
+    route_line = next(line for line in text.splitlines() if line.startswith("verification "))
+    assert "json:to 600s wait 1.5s" in route_line and route_line.endswith("503 unavailable")
 
 
 def test_a_reload_error_and_disagreeing_workers_are_shown():

@@ -35,6 +35,7 @@ class FakeVerification:
         self.checked_elsewhere = False  # the check reaches a backend that never saw the send
         self.html_check = False
         self.fail_check_with: Exception | None = None
+        self.unavailable_checks = 0  # checks answered 503 before the backend is back
 
     def post(self, url: str, json: dict, timeout: float) -> FakeResponse:
         backend = self.backends.pop(0)
@@ -45,6 +46,9 @@ class FakeVerification:
             return FakeResponse(201, {"to": json["to"], "status": "pending"}, backend)
         if self.fail_check_with:
             raise self.fail_check_with
+        if self.unavailable_checks:
+            self.unavailable_checks -= 1
+            return FakeResponse(503, {"error": "unavailable"}, backend)
         if self.html_check:
             return FakeResponse(502, ValueError("not JSON"), None)
         if self.checked_elsewhere:
@@ -82,14 +86,14 @@ def test_a_check_the_other_backend_cannot_approve_is_a_broken_flow() -> None:
     fake.checked_elsewhere = True
     flow = flow_against(fake)
     assert flow.sent and flow.broken
-    assert flow.error == "check answered 404"
+    assert flow.error == "check answered 404 by verification, sent by monolith"
     assert [e.backend for e in flow.exchanges] == ["monolith", "verification"]
 
 
 def test_a_wrong_code_is_not_approved() -> None:
     fake = FakeVerification()
     flow = run_flow(fake, "http://x", "+15550000009", lambda to: "000000")  # type: ignore[arg-type]
-    assert flow.broken and flow.error == "check answered 200 pending"
+    assert flow.broken and flow.error == "check answered 200 pending by monolith, sent by monolith"
 
 
 def test_a_refused_send_is_not_a_started_flow() -> None:
@@ -111,7 +115,7 @@ def test_a_connection_failure_is_status_0_not_an_exception() -> None:
     fake = FakeVerification()
     fake.fail_check_with = requests.ConnectionError("refused")
     flow = flow_against(fake)
-    assert flow.broken
+    assert flow.unfinished and not flow.broken and flow.errors == 1
     assert flow.check is not None and flow.check.status == 0
 
 
@@ -139,4 +143,18 @@ def test_a_non_json_check_answer_is_not_approved() -> None:
     fake = FakeVerification()
     fake.html_check = True
     flow = flow_against(fake)
-    assert flow.broken and flow.error == "check answered 502"
+    assert not flow.approved and flow.unfinished and flow.error == "check answered 502"
+
+
+def test_a_check_answered_503_is_tried_again_and_each_try_is_a_client_visible_error() -> None:
+    fake = FakeVerification(("monolith",) * 4)
+    fake.unavailable_checks = 2
+    flow = flow_against(fake, retry_delay=0)
+    assert flow.approved and not flow.broken and not flow.unfinished
+    assert [e.status for e in flow.exchanges] == [201, 503, 503, 200]
+    assert flow.errors == 2
+
+
+def test_requests_are_timed_from_when_they_were_sent() -> None:
+    flow = flow_against(FakeVerification())
+    assert flow.started <= flow.send.started <= flow.send.ended <= flow.check.started

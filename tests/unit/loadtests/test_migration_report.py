@@ -97,7 +97,9 @@ def test_render_shows_each_step_its_shares_and_the_verdict() -> None:
     text = render(figures([flow(0, 1.0), flow(1, 11.0, "verification")]))
     assert "1: 0%" in text and "2: 50%" in text
     assert "verification" in text
-    assert text.endswith("flows started 2, completed 2, broken 0, send errors 0: PASS")
+    assert text.endswith(
+        "flows started 2, completed 2, broken 0, unfinished 0, send errors 0: PASS"
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,3 +114,12 @@ def test_parse_steps(text: str, expected: list[int]) -> None:
 def test_parse_steps_refuses(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         parse_steps(text)
+
+
+def test_a_check_that_failed_is_unfinished_and_fails_the_run() -> None:
+    unanswered = Flow(
+        "+1555", "0", 1.0, 1.1, Exchange(201, "monolith", 0.01), Exchange(502, None, 0.01), False
+    )
+    (first,) = migration_figures(STEPS[:1], [unanswered], "monolith", "verification")
+    assert (first.broken, first.unfinished) == (0, 1)
+    assert not passed([first])

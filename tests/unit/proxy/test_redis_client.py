@@ -1,4 +1,5 @@
-"""The affinity store: RESP encoding, reply parsing, and what a silent Redis looks like."""
+"""The Redis transport of the affinity store: RESP, replies in order, and the states a faulty
+Redis shows (stalled, refusing, unreachable)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import asyncio
 
 import pytest
 
+from strangler.proxy.placements import ANSWERING, REFUSING, STALLED, UNREACHABLE
 from strangler.proxy.redis_client import (
-    RECALL_TIMEOUT,
+    STALL_AFTER,
     RedisAffinityStore,
     RedisError,
     _Connection,
@@ -53,43 +55,61 @@ class FakeTransport:
 def connected(loop: asyncio.AbstractEventLoop, clock) -> tuple[RedisAffinityStore, FakeTransport]:
     store = RedisAffinityStore("redis://127.0.0.1:6379/0", loop)
     transport = FakeTransport()
-    store.conn = _Connection(store._lost, clock)
+    store.conn = _Connection(store, clock)
     store.conn.connection_made(transport)
     return store, transport
 
 
-def test_a_redis_that_stops_answering_is_degraded_until_its_answers_come_back():
+def test_commands_go_out_in_one_write_and_their_replies_come_back_in_order():
     now = [100.0]
 
     async def scenario() -> None:
-        loop = asyncio.get_running_loop()
-        store, transport = connected(loop, lambda: now[0])
-        loop.call_soon(store.conn.data_received, b"$1\r\nb\r\n")
-        assert await store.recall("k1") == "b"
-        assert store.healthy and store.failed_recalls == 0
-
-        assert await store.recall("k2") is None  # hung: the GET times out
-        now[0] += 2 * RECALL_TIMEOUT
-        assert not store.healthy and store.failed_recalls == 1
-        sent = len(transport.written)
-        store.remember("k2", "a", 60)
-        assert await store.recall("k3") is None  # no second wait on a hung Redis
-        assert len(transport.written) == sent and store.failed_recalls == 2
-
-        store.conn.data_received(b"$-1\r\n")  # it answers again (the late GET)
-        assert store.healthy
-        loop.call_soon(store.conn.data_received, b"$1\r\na\r\n")
-        assert await store.recall("k4") == "a"
-        assert store.failed_recalls == 2
+        store, transport = connected(asyncio.get_running_loop(), lambda: now[0])
+        got: list = []
+        answers: list[str] = []
+        store.listen(lambda: answers.append(store.state))
+        assert store.write("k", "a", 600_000, got.append)
+        assert store.read("k", lambda answered, value: got.append((answered, value)))
+        assert transport.written == []  # written together, once this turn of the loop ends
+        await asyncio.sleep(0)
+        assert transport.written == [
+            command(b"SET", "k", "a", b"PX", 600_000) + command(b"GET", "k")
+        ]
+        now[0] += 2 * STALL_AFTER  # no reply yet: a paused Redis
+        assert store.state == STALLED
+        store.conn.data_received(b"+OK\r\n$1\r\na\r\n")
+        assert got == [True, (True, "a")] and answers == [ANSWERING]
 
     asyncio.run(scenario())
 
 
-def test_without_a_connection_every_recall_fails_and_is_counted():
+def test_an_error_reply_fails_its_command_and_the_store_refuses_for_a_moment():
     async def scenario() -> None:
-        store = RedisAffinityStore("redis://127.0.0.1:6379/0", asyncio.get_running_loop())
-        assert not store.healthy
-        assert await store.recall("k") is None
-        assert store.failed_recalls == 1
+        loop = asyncio.get_running_loop()
+        store, _ = connected(loop, loop.time)
+        got: list = []
+        store.write("k", "a", 1000, got.append)
+        store.read("k", lambda answered, value: got.append((answered, value)))
+        store.conn.data_received(b"-LOADING Redis is loading\r\n-LOADING again\r\n")
+        assert got == [False, (False, None)] and store.state == REFUSING
+        answered = loop.create_future()
+        store.listen(lambda: answered.done() or answered.set_result(store.state))
+        assert await asyncio.wait_for(answered, 5) == ANSWERING  # told once the refusal is over
+
+    asyncio.run(scenario())
+
+
+def test_a_lost_connection_fails_every_command_under_way():
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        store, _ = connected(loop, loop.time)
+        got: list = []
+        store.write("k", "a", 1000, got.append)
+        store.read("k", lambda answered, value: got.append((answered, value)))
+        store.conn.connection_lost(None)
+        assert got == [False, (False, None)]
+        assert store.state == UNREACHABLE
+        assert not store.write("k", "a", 1000, got.append)  # nothing sent into the void
+        store.close()
 
     asyncio.run(scenario())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from strangler.routing.records import Route, RoutingConfigError, Sticky
+from strangler.routing.records import Retry, Route, RoutingConfigError, Sticky
 from strangler.routing.table import load_table, match_route, parse_table, parse_text
 
 VALID = {
@@ -313,6 +313,95 @@ MALFORMED = [
         "'upper'",
     ),
     (
+        "store_timeout a string",
+        variant(routes__0__sticky__store_timeout="1s"),
+        f"{R0}.sticky.store_timeout",
+        "'1s' (str)",
+    ),
+    (
+        "store_timeout a bool",
+        variant(routes__0__sticky__store_timeout=True),
+        f"{R0}.sticky.store_timeout",
+        "True (bool)",
+    ),
+    (
+        "store_timeout zero",
+        variant(routes__0__sticky__store_timeout=0),
+        f"{R0}.sticky.store_timeout",
+        "0",
+    ),
+    (
+        "store_timeout negative",
+        variant(routes__0__sticky__store_timeout=-1.5),
+        f"{R0}.sticky.store_timeout",
+        "-1.5",
+    ),
+    (
+        "store_timeout over a minute",
+        variant(routes__0__sticky__store_timeout=61),
+        f"{R0}.sticky.store_timeout",
+        "61",
+    ),
+    (
+        "store_timeout not a number",
+        variant(routes__0__sticky__store_timeout=float("nan")),
+        f"{R0}.sticky.store_timeout",
+        "nan",
+    ),
+    ("retry not a mapping", variant(routes__0__retry=True), f"{R0}.retry", "True (bool)"),
+    (
+        "retry unknown key",
+        variant(routes__0__retry={"status": 503, "error": "unavailable", "times": 2}),
+        f"{R0}.retry",
+        "'times'",
+    ),
+    (
+        "retry without status",
+        variant(routes__0__retry={"error": "unavailable"}),
+        f"{R0}.retry.status",
+        "missing",
+    ),
+    (
+        "retry without error",
+        variant(routes__0__retry={"status": 503}),
+        f"{R0}.retry.error",
+        "missing",
+    ),
+    (
+        "retry status a string",
+        variant(routes__0__retry={"status": "503", "error": "unavailable"}),
+        f"{R0}.retry.status",
+        "'503' (str)",
+    ),
+    (
+        "retry status not 5xx",
+        variant(routes__0__retry={"status": 404, "error": "not_found"}),
+        f"{R0}.retry.status",
+        "404",
+    ),
+    (
+        "retry error not a code",
+        variant(routes__0__retry={"status": 503, "error": "Service Unavailable"}),
+        f"{R0}.retry.error",
+        "'Service Unavailable'",
+    ),
+    (
+        "retry error a list",
+        variant(routes__0__retry={"status": 503, "error": ["unavailable"]}),
+        f"{R0}.retry.error",
+        "['unavailable'] (list)",
+    ),
+    (
+        "retry without a fallback",
+        variant(
+            routes__0__split={"verification": 100},
+            routes__0__fallback=DELETE,
+            routes__0__retry={"status": 503, "error": "unavailable"},
+        ),
+        f"{R0}.retry",
+        "fallback",
+    ),
+    (
         "duplicate route name",
         second_route(match={"prefix": "/other/"}),
         "routes[1] (verification).name",
@@ -362,6 +451,7 @@ def test_the_shipped_routes_file_is_valid_and_starts_on_the_monolith() -> None:
     assert route.split == (("monolith", 100), ("verification", 0))
     assert route.sticky == Sticky("json", "to", 600, ("strip", "lower"))
     assert (route.fallback, route.new_backend) == ("monolith", "verification")
+    assert route.retry == Retry(503, "unavailable")  # the service's "my store is down"
     assert table.backends["verification"].url == "http://127.0.0.1:8002"
 
 
@@ -394,6 +484,17 @@ def test_defaults_and_normalisation() -> None:
     route = table.routes[0]
     assert route.methods == frozenset({"POST", "GET"})
     assert route.sticky == Sticky("header", "x-user-id", 600)
+    assert route.sticky.store_timeout is None and route.retry is None  # the proxy's defaults
+
+
+def test_a_store_timeout_and_a_retry_rule_are_read() -> None:
+    text = variant(
+        routes__0__sticky={"key": "json:to", "store_timeout": 2},
+        routes__0__retry={"status": 503, "error": "unavailable"},
+    )
+    route = parse_text(text, "r.yaml", {}).routes[0]
+    assert route.sticky.store_timeout == 2.0
+    assert route.retry == Retry(503, "unavailable")
 
 
 def test_the_digest_is_the_sha256_of_the_file_bytes(tmp_path: Path) -> None:

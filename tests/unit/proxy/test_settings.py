@@ -1,0 +1,44 @@
+"""The proxy's settings from the environment: the affinity store's deadline, writes, queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from strangler.proxy.settings import ProxySettings
+
+
+def test_the_defaults_confirm_placements_and_wait_a_second() -> None:
+    settings = ProxySettings.from_env({})
+    assert (settings.store_timeout, settings.confirm_placements, settings.placement_queue) == (
+        1.0, True, 50_000,
+    )  # fmt: skip
+
+
+def test_the_environment_sets_them() -> None:
+    settings = ProxySettings.from_env(
+        {
+            "STRANGLER_STORE_TIMEOUT": "2.5",
+            "STRANGLER_AFFINITY_WRITES": "queued",
+            "STRANGLER_AFFINITY_QUEUE": "1000",
+        }
+    )
+    assert (settings.store_timeout, settings.confirm_placements, settings.placement_queue) == (
+        2.5, False, 1000,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("STRANGLER_STORE_TIMEOUT", "soon", "expected a number"),
+        ("STRANGLER_STORE_TIMEOUT", "0", "must be positive"),
+        ("STRANGLER_STORE_TIMEOUT", "61", "at most 60 s"),
+        ("STRANGLER_AFFINITY_WRITES", "lazy", "expected one of confirmed, queued"),
+        ("STRANGLER_AFFINITY_QUEUE", "-5", "must be positive"),
+        ("STRANGLER_AFFINITY_QUEUE", "1.5", "expected a number"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as caught:
+        ProxySettings.from_env({name: value})
+    assert name in str(caught.value)
