@@ -144,7 +144,10 @@ def confirm_applied(routes: Path, verb: str, timeout: float = 5.0) -> int:
         return 1
     workers = len(applied.get("workers", []))
     generation = applied["generation"]
-    print(f"live: the proxy at {url} runs generation {generation} in all {workers} workers")
+    if applied.get("data_plane") == "haproxy":
+        print(f"live: HAProxy at {url} serves generation {generation}")
+    else:
+        print(f"live: the proxy at {url} runs generation {generation} in all {workers} workers")
     return 0
 
 

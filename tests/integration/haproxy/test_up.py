@@ -70,7 +70,7 @@ def test_up_on_haproxy_serves_a_flow_and_shifts_live(tmp_path: Path, sink: Webho
 
         shifted = strangler(env, "shift", "verification", "100", "--reason", "all in")
         assert shifted.returncode == 0, shifted.stderr
-        assert "runs generation 2" in shifted.stdout
+        assert "live: HAProxy at" in shifted.stdout and "serves generation 2" in shifted.stdout
         status = strangler(env, "status")
         assert status.stdout.startswith("haproxy: generation 2"), status.stdout
         assert "monolith 0% / verification 100%" in status.stdout
@@ -93,7 +93,7 @@ def test_up_on_haproxy_serves_a_flow_and_shifts_live(tmp_path: Path, sink: Webho
         )
 
         back = strangler(env, "rollback", "verification", "--reason", "done for today")
-        assert back.returncode == 0 and "runs generation 3" in back.stdout, back.stderr
+        assert back.returncode == 0 and "serves generation 3" in back.stdout, back.stderr
         tree = descendants(process.pid)
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
