@@ -23,6 +23,11 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")  # names HAProxy takes verbatim in 
 SAFE_LITERAL = re.compile(r"[^\s'\\]+\Z")  # text that can sit inside single quotes
 TRIM = "".join(f"\\x{c:02x}" for c in ASCII_SPACE)  # ltrim/rtrim take escapes in double quotes
 
+PINNED_TO_UNAVAILABLE = (
+    "status 503 content-type application/json string "
+    """'{"error":"unavailable","message":"the backend this request belongs to is unavailable; """
+    """try again"}' hdr Retry-After 1 hdr X-Strangler-Backend proxy"""
+)
 ServerLines = Callable[[Backend, int, bool], Iterator[str]]
 
 
@@ -198,8 +203,9 @@ def _affinity_lines(route: Route) -> Iterator[str]:
     yield f"    http-request track-sc0 var(txn.skey) table {stick_table(route)} if has_skey"
     yield "    http-request set-var(txn.pinned) sc_get_gpt0(0) if has_skey"
     for position, name in enumerate(positions(route), start=1):
-        up = f"{{ srv_is_up({route_backend(route)}/{name}) }}"
-        yield (
-            f"    http-request set-var(txn.pick) int({position}) "
-            f"if {{ var(txn.pinned) -m int {position} }} {up}"
-        )
+        # The tracked server: srv_is_up is always true on one without checks of its own.
+        up = f"{{ srv_is_up(b:{name}/{name}) }}"
+        pinned = f"{{ var(txn.pinned) -m int {position} }}"
+        yield f"    http-request set-var(txn.pick) int({position}) if {pinned} {up}"
+        # Its flow lives on a backend that is down: anywhere else it would not exist.
+        yield f"    http-request return {PINNED_TO_UNAVAILABLE} if {pinned} !{up}"

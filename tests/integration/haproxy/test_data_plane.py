@@ -208,3 +208,26 @@ def test_the_admin_side_needs_its_token_and_serves_metrics(plane) -> None:
         admin + "/_strangler/status", headers={"X-Strangler-Admin-Token": "nope"}, timeout=5
     )
     assert wrong.status_code == 401 and wrong.json()["error"] == "unauthorized"
+
+
+def test_a_flow_on_a_backend_that_is_down_is_told_to_retry_not_sent_elsewhere(plane) -> None:
+    write(plane.routes, routes_text(plane.backends, percent=100))
+    wait_for(lambda: routes_to(plane.url, "b"), what="100 % to b")
+    pinned = fresh()
+    assert served_by(plane.url, pinned) == "b"
+    write(plane.routes, routes_text(plane.backends, percent=0))
+    wait_for(lambda: routes_to(plane.url, "a"), what="0 %: new users on a")
+    assert served_by(plane.url, pinned) == "b"  # its flow stays where it started
+    plane.supervisor.kill(next(c for c in plane.supervisor.children if c.name == "echo-b"))
+    wait_for(
+        lambda: admin_status(plane.cfg.admin_url)["backends"]["b"]["circuit"] == "open",
+        what="b's circuit open",
+    )
+    body = json.dumps({"to": pinned})
+    answer = requests.post(
+        plane.url + "/api/verification/send", data=body, timeout=10,
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    assert (answer.status_code, answer.json().get("error")) == (503, "unavailable"), answer.text
+    assert answer.headers["Retry-After"] == "1"
+    assert served_by(plane.url, fresh()) == "a"  # a new user is not held back
