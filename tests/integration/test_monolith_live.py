@@ -34,15 +34,25 @@ def worker_pid(session: requests.Session, base_url: str) -> int:
 
 
 def sessions_on_two_workers(base_url: str) -> list[tuple[requests.Session, int]]:
-    """Two kept-alive connections, each served by a different worker process."""
+    """Two kept-alive connections, each served by a different worker process.
+
+    The connections are opened several at a time: one after another, a busy machine lets the
+    same worker win every accept.
+    """
     by_pid: dict[int, requests.Session] = {}
-    for _ in range(200):
-        session = requests.Session()
-        pid = worker_pid(session, base_url)
-        if pid in by_pid:
-            session.close()
-        else:
-            by_pid[pid] = session
+    for _ in range(25):
+        sessions = [requests.Session() for _ in range(8)]
+        queue = iter(sessions)  # each racing call takes the next session
+
+        def connect(queue=queue) -> tuple[requests.Session, int]:
+            session = next(queue)
+            return session, worker_pid(session, base_url)
+
+        for session, pid in in_parallel(len(sessions), connect):
+            if pid in by_pid or len(by_pid) == 2:
+                session.close()
+            else:
+                by_pid[pid] = session
         if len(by_pid) == 2:
             return list((s, p) for p, s in by_pid.items())
     pytest.fail(f"200 connections all reached the same worker(s): {sorted(by_pid)}")
