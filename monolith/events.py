@@ -276,7 +276,7 @@ def consume(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m monolith.events [OPTIONS]` is `strangler events consume [OPTIONS]`.
-    cli = argparse.ArgumentParser(prog="python -m monolith.events")
+    # `python -m strangler.monolith.events [OPTIONS]` is `strangler events consume [OPTIONS]`.
+    cli = argparse.ArgumentParser(prog="python -m strangler.monolith.events")
     add_arguments("events", cli)
     sys.exit(consume(cli.parse_args(["consume", *sys.argv[1:]])))
