@@ -8,7 +8,9 @@ What this promises, whatever the store does (paused, restarting, loading its dat
   a newer placement of the same key replaced it. Only more than `limit` placements waiting
   at once drop the oldest, and each is counted as lost.
 - A response may wait for its placement (`hold`): it goes out once the store has it, or at
-  its deadline, when the placement stays queued and counts as a queued write.
+  its deadline, when the placement stays queued and counts as a queued write. Once the store
+  has been unreachable or refusing for longer than a deadline (down or loading, not pausing),
+  responses no longer wait: an outage costs one deadline, not one per response.
 - A recall answers from this worker's newest placement of the key if the store does not
   have it yet; otherwise it waits for the store as long as the deadline allows, asking again
   after an error or a reconnection. Past the deadline it reports no answer (a failed recall).
@@ -104,6 +106,7 @@ class Placements:
         self.holds: list[Write] = []  # placements a response waits for
         self.waiting: list[asyncio.Future] = []  # recalls waiting for the store to answer
         self.timer_armed = False
+        self.away_since: float | None = None  # first seen not answering, since it last did
         store.listen(self._answered)
 
     @property
@@ -118,15 +121,27 @@ class Placements:
         now = self.clock()
         write = Write(key, backend, now + ttl, hold, now + timeout)
         self.newest[key] = write
-        if self.queue or self.failed or not self._send(write, now):
+        queued = bool(self.queue or self.failed) or not self._send(write, now)
+        if queued:
             self._enqueue(write)
             if hold is None:
                 self.events.count(QUEUED)  # the response is out before the store has it
         if hold is None:
             return False
+        if queued and self._away_longer_than(timeout, now):
+            write.hold = None  # the store is down, not pausing: waiting would only add latency
+            self.events.count(QUEUED)
+            return False
         self.holds.append(write)
         self._arm()
         return True
+
+    def _away_longer_than(self, timeout: float, now: float) -> bool:
+        if self.store.state not in (UNREACHABLE, REFUSING):
+            return False  # answering, or stalled: a paused store is worth waiting for
+        if self.away_since is None:
+            self.away_since = now
+        return now - self.away_since > timeout
 
     def _send(self, write: Write, now: float) -> bool:
         if self.store.state != ANSWERING:
@@ -204,6 +219,7 @@ class Placements:
             self._arm()
 
     def _answered(self) -> None:
+        self.away_since = None
         if self.waiting:
             waiting, self.waiting = self.waiting, []
             for waiter in waiting:

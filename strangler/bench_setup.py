@@ -190,6 +190,7 @@ def start_all(
     """Start everything; the main proxy's pid and, per case, its targets in order."""
     cfg = replace(stack.StackConfig.on_free_ports(tmp / "var"), workers=args.workers)
     cfg = replace(cfg, env={"MONOLITH_ACCESS_LOG": "", "MONOLITH_LOG_LEVEL": "warning"})
+    sup.start(stack.redis_spec(cfg, persist=False))  # the main proxy's affinity store
     sup.start(stack.monolith_spec(cfg), timeout=60)
     seed(cfg.monolith_url)
     fast = free_port()

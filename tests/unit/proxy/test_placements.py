@@ -152,6 +152,25 @@ def test_past_the_deadline_the_response_goes_and_the_placement_stays_queued() ->
     assert store.data["k"][0] == "a"  # not lost: written once the store answered
 
 
+def test_once_the_store_is_away_longer_than_a_deadline_responses_no_longer_wait() -> None:
+    store = FakeStore(state=UNREACHABLE)
+    queue, events, clock = placements(store)
+    released: list[bool] = []
+    assert queue.remember("k1", "a", 600, released.append, timeout=1.0) is True  # may be a pause
+    clock.advance(1.1)
+    queue.expire()
+    assert queue.remember("k2", "b", 600, released.append, timeout=1.0) is False  # it is down
+    assert released == [False] and events.totals == {QUEUED: 2}
+    store.come_back()
+    store.answer()
+    assert {k: v[0] for k, v in store.data.items()} == {"k1": "a", "k2": "b"}  # none lost
+    store.state = STALLED  # a pause, however long, is worth waiting for
+    clock.advance(5)
+    assert queue.remember("k3", "a", 600, released.append, timeout=1.0) is True
+    clock.advance(1.1)
+    assert queue.remember("k4", "a", 600, released.append, timeout=1.0) is True
+
+
 def test_a_recall_answers_from_this_workers_placement_the_store_does_not_have_yet() -> None:
     store = FakeStore(state=UNREACHABLE)
     queue, _, _ = placements(store)
