@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 import threading
 import time
 import urllib.parse
@@ -118,6 +119,11 @@ class _Handler(BaseHTTPRequestHandler):
 class _SinkServer(ThreadingHTTPServer):
     daemon_threads = True
     log: MessageLog
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a sender killed mid-delivery (the fault rehearsals do it): nothing to say
+        super().handle_error(request, client_address)
 
 
 class WebhookSink:
