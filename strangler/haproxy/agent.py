@@ -66,20 +66,9 @@ class HAProxyPlane:
         self.settings = settings
         self.watcher = watcher
         self.state_dir = state_dir
-        self.options = ExportOptions(
-            state_dir=state_dir,
-            bind=settings.bind,
-            admin_bind=settings.admin_bind,
-            agent=None,  # set by `serve_status`
-            threads=settings.workers,
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            client_idle_timeout=settings.client_idle_timeout,
-            max_body=settings.max_body,
-            circuit_threshold=settings.circuit_threshold,
-            circuit_cooldown=settings.circuit_cooldown,
-            peer_bind=("127.0.0.1", free_port()),
-        )
+        self.options = ExportOptions.from_settings(
+            settings, state_dir, agent=None, peer_bind=("127.0.0.1", free_port())
+        )  # the agent's address is set by `start`
         self.api = RuntimeAPI(state_dir / SOCKET_FILE)
         self.running: RoutingTable = watcher.table  # the table HAProxy serves now
         self.generation = 1

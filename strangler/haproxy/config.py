@@ -16,6 +16,7 @@ from pathlib import Path
 
 from strangler.haproxy import rules
 from strangler.proxy.own_responses import byte_size
+from strangler.proxy.settings import ProxySettings
 from strangler.routing.records import Backend, RoutingTable
 
 LUA_FILE = "json_key.lua"
@@ -55,6 +56,23 @@ class ExportOptions:
     # A DNS server that resolves the backends' names at run time (in containers, Docker's:
     # 127.0.0.11:53); a name it cannot resolve at start leaves the server down, not HAProxy.
     resolver: tuple[str, int] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ProxySettings, state_dir: Path, **chosen) -> ExportOptions:
+        """The embedded proxy's settings (its environment) as HAProxy's, and what was chosen."""
+        return cls(
+            state_dir=state_dir,
+            bind=chosen.pop("bind", None) or settings.bind,
+            admin_bind=chosen.pop("admin_bind", None) or settings.admin_bind,
+            threads=settings.workers,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            client_idle_timeout=settings.client_idle_timeout,
+            max_body=settings.max_body,
+            circuit_threshold=settings.circuit_threshold,
+            circuit_cooldown=settings.circuit_cooldown,
+            **chosen,
+        )
 
 
 def _ms(seconds: float) -> str:

@@ -92,20 +92,13 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace, state_dir: Path) -> ExportOptions:
-    settings = ProxySettings.from_env()
     local = _peer(args.local_peer)
-    return ExportOptions(
-        state_dir=state_dir,
-        bind=args.bind or settings.bind,
-        admin_bind=args.admin_bind or settings.admin_bind,
+    return ExportOptions.from_settings(
+        ProxySettings.from_env(),
+        state_dir,
+        bind=args.bind,
+        admin_bind=args.admin_bind,
         agent=args.agent,
-        threads=settings.workers,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        client_idle_timeout=settings.client_idle_timeout,
-        max_body=settings.max_body,
-        circuit_threshold=settings.circuit_threshold,
-        circuit_cooldown=settings.circuit_cooldown,
         local_peer=local.name,
         peer_bind=(local.host, local.port),
         peers=tuple(args.peer),
