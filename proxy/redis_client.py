@@ -48,6 +48,15 @@ def parse_reply(buffer: bytearray) -> tuple[bool, object, int]:
         return True, line, end + 2
     if kind == b"-":
         return True, RedisError(line.decode(errors="replace")), end + 2
+    if kind == b"*":  # an array (a script's answer): its elements, in order
+        count, used, items = int(line), end + 2, []
+        for _ in range(max(count, 0)):
+            complete, value, size = parse_reply(buffer[used:])
+            if not complete:
+                return False, None, 0
+            items.append(value)
+            used += size
+        return True, (None if count < 0 else items), used
     if kind == b"$":
         size = int(line)
         if size < 0:
@@ -136,6 +145,7 @@ class RedisAffinityStore:
         self.refusing_until = 0.0
         self.delay = RECONNECT_DELAY
         self.on_answer: Callable[[], None] = lambda: None
+        self.setup_commands: list[bytes] = []  # sent on every new connection (a script load)
         self._connecting = False
         self._closed = False
 
@@ -167,6 +177,13 @@ class RedisAffinityStore:
             command(b"SET", key, backend, b"PX", ttl_ms),
             lambda value: done(value == b"OK"),
         )
+        return True
+
+    def call(self, data: bytes, reply: Reply) -> bool:
+        """Send one command (see `command`); False, and nothing sent, without a connection."""
+        if self.conn is None:
+            return False
+        self.conn.send(data, reply)
         return True
 
     def read(self, key: str, done: Callable[[bool, str | None], None]) -> bool:
@@ -248,4 +265,4 @@ class RedisAffinityStore:
             setup.append(command(b"AUTH", self.password))
         if self.db:
             setup.append(command(b"SELECT", self.db))
-        return setup
+        return setup + self.setup_commands
