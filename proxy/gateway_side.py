@@ -54,9 +54,7 @@ class GatewaySide(RetrySide):
             self.place()
             return
         body = b"".join(self.body) if self.wait_body else None
-        checked = [
-            (scope, limit, self._limit_key(limit, body) or b"") for scope, limit in limits
-        ]
+        checked = [(scope, limit, self._limit_key(limit, body) or b"") for scope, limit in limits]
         self.plane.throttle.decide(checked, self._throttled)
 
     def _limit_key(self, limit, body: bytes | None) -> bytes | None:

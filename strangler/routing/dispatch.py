@@ -61,9 +61,7 @@ class Dispatcher:
         self.table = table
         self.circuits.sync(table.backends)
 
-    def route_for(
-        self, method: str, path: str, lookup: HeaderLookup | None = None
-    ) -> Route | None:
+    def route_for(self, method: str, path: str, lookup: HeaderLookup | None = None) -> Route | None:
         return match_route(self.table, method, path, lookup)
 
     @staticmethod
