@@ -275,6 +275,7 @@ def render(doc: dict[str, Any]) -> str:
         "",
     ]
     rows = [["ROUTE", "PREFIX", "METHODS", "SPLIT", "STICKY", "FALLBACK", "RETRY", "GATEWAY"]]
+    duties = any(route.get("gateway") for route in doc["routes"])  # else no GATEWAY column
     for route in doc["routes"]:
         split = " / ".join(f"{name} {pct}%" for name, pct in route["split"].items())
         retry = route.get("retry")
@@ -292,6 +293,8 @@ def render(doc: dict[str, Any]) -> str:
         )
     default = f"{doc['default_backend']} 100%"
     rows.append(["(default)", "anything else", "*", default, "-", "-", "-", "-"])
+    if not duties:
+        rows = [row[:-1] for row in rows]
     lines += [*_table(rows), ""]
     rows = [["BACKEND", "CIRCUIT", "REQUESTS", "LAST MIN", "RATE/s", "ERRORS", "P50 ms", "P99 ms"]]
     for name, info in doc["backends"].items():
