@@ -89,13 +89,68 @@ def key_fetch(table: RoutingTable, route: Route) -> str:
     return fetch
 
 
+# Gateway duties HAProxy does not do as the embedded proxy does, and why (see refuse_gateway).
+REFUSED = {
+    "limit": "HAProxy's stick-table rates are not the token bucket the embedded proxy shares "
+    "in Redis: a key would be limited differently on each data plane",
+    "rewrite": "HAProxy rewrites a request before it picks the server: a failover to another "
+    "backend would get the rewritten path and headers",
+    "cache": "HAProxy's cache honours only some Vary headers and says neither hit nor miss in "
+    "X-Strangler-Cache",
+    "mock": "HAProxy can answer with `http-request return` only before it picks a server, "
+    "not as a server that a split, a failover or the default sends requests to",
+}
+
+
+def refuse_gateway(table: RoutingTable) -> None:
+    """A RoutingConfigError naming the first gateway duty the table asks that HAProxy cannot do.
+
+    `match.header` (versions) is exported: see use_backend_lines.
+    """
+    for name, backend in table.backends.items():
+        if backend.mock is not None:
+            _refuse(table, f"backends.{name}.mock", "mock")
+    for route in table.routes:
+        where = route_where(table, route)
+        if route.limit is not None:
+            _refuse(table, f"{where}.limit", "limit")
+        for name, duty in route.backend_rules:
+            if duty.rewrite is not None:
+                _refuse(table, f"{where}.backends.{name}.rewrite", "rewrite")
+            if duty.limit is not None:
+                _refuse(table, f"{where}.backends.{name}.limit", "limit")
+        if route.cache is not None:
+            _refuse(table, f"{where}.cache", "cache")
+
+
+def _refuse(table: RoutingTable, where: str, duty: str) -> None:
+    raise RoutingConfigError(
+        table.source, where, f"cannot be exported to HAProxy: {REFUSED[duty]}; serve this "
+        "table with the embedded data plane, or leave the field out for HAProxy",
+    )  # fmt: skip
+
+
 def use_backend_lines(table: RoutingTable) -> Iterator[str]:
-    """A request goes to its route's backend: the longest prefix first, then the methods."""
-    for route in sorted(table.routes, key=lambda r: len(r.prefix), reverse=True):
+    """A request goes to its route's backend: the longest prefix first, then the methods; on
+    one prefix, a route matching on headers (`match.header`: versions) before one without."""
+    refuse_gateway(table)
+    ordered = sorted(
+        table.routes, key=lambda r: (len(r.prefix), len(r.match_headers)), reverse=True
+    )
+    for route in ordered:
         where = f"{route_where(table, route)}.match.prefix"
         condition = f"{{ path_beg {literal(table, where, route.prefix)} }}"
         if route.methods:
             condition += f" {{ method {' '.join(sorted(route.methods))} }}"
+        for name, value in route.match_headers:  # the first line, trimmed, as keys.py reads it
+            here = f"{route_where(table, route)}.match.header.{name}"
+            if not SAFE_NAME.match(name):
+                raise RoutingConfigError(
+                    table.source,
+                    here,
+                    f"{name!r}: HAProxy takes names of letters, digits, '_.-' only",
+                )
+            condition += f" {{ req.fhdr({name},1) -m str {literal(table, here, value)} }}"
         yield f"use_backend {route_backend(route)} if {condition}"
 
 
