@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -134,6 +134,15 @@ def _bucket_name(scope: str, key: bytes) -> bytes:
     return KEY_PREFIX + scope.encode() + b":" + key
 
 
+class _Waiting:
+    """A request's limits sent to Redis, until its answer or its deadline decides them."""
+
+    __slots__ = ("checked", "deadline", "decided", "done")
+
+    def __init__(self, checked: Checked, done: Callable[[Verdict], None], deadline: float):
+        self.checked, self.done, self.deadline, self.decided = checked, done, deadline, False
+
+
 class Throttle:
     """Decides a request's limits: Redis when it answers in time, else this worker alone."""
 
@@ -148,6 +157,9 @@ class Throttle:
         self.loop = loop
         self.events = events
         self.local = LocalBuckets(loop.time, workers)
+        self.waiting: deque[_Waiting] = deque()  # sent to Redis, oldest first
+        self.sweeping = False
+        self.rate_args: dict[Limit, tuple[bytes, bytes]] = {}
         if store is not None:
             store.setup_commands.append(command(b"SCRIPT", b"LOAD", SCRIPT))
 
@@ -171,30 +183,49 @@ class Throttle:
         args: list[bytes | str | int] = [b"EVALSHA", SCRIPT_SHA, len(checked)]
         args += [_bucket_name(scope, key) for scope, _, key in checked]
         for _, limit, _ in checked:
-            args += [repr(limit.per_second / 1000), limit.burst]
-        pending = [True]
+            args += self._rate_args(limit)
+        waiting = _Waiting(checked, done, self.loop.time() + DECIDE_TIMEOUT)
+        if not store.call(command(*args), lambda value: self._answered(waiting, value)):
+            self._answered(waiting, None)
+            return
+        self.waiting.append(waiting)
+        if not self.sweeping:
+            self.sweeping = True
+            self.loop.call_later(DECIDE_TIMEOUT, self._sweep)
 
-        def answered(value: object) -> None:
-            if not pending[0]:
-                return
-            pending[0] = False
-            timer.cancel()
-            if isinstance(value, RedisError) and "NOSCRIPT" in str(value):
-                store.call(command(b"SCRIPT", b"LOAD", SCRIPT), _ignore)  # a flushed script
-            verdict = _from_reply(value, checked)
-            if verdict is None:
-                self._alone(checked, done)
-            else:
-                done(verdict)
+    def _rate_args(self, limit: Limit) -> tuple[bytes, bytes]:
+        args = self.rate_args.get(limit)
+        if args is None:  # the same few limits on every request: encoded once
+            args = self.rate_args[limit] = (
+                repr(limit.per_second / 1000).encode(), str(limit.burst).encode(),
+            )  # fmt: skip
+        return args
 
-        def late() -> None:
-            if pending[0]:
-                pending[0] = False
-                self._alone(checked, done)
+    def _answered(self, waiting: _Waiting, value: object) -> None:
+        if waiting.decided:
+            return  # its deadline passed: decided locally already
+        waiting.decided = True
+        if isinstance(value, RedisError) and "NOSCRIPT" in str(value):
+            self.store.call(command(b"SCRIPT", b"LOAD", SCRIPT), _ignore)  # a flushed script
+        verdict = _from_reply(value, waiting.checked)
+        if verdict is None:
+            self._alone(waiting.checked, waiting.done)
+        else:
+            waiting.done(verdict)
 
-        timer = self.loop.call_later(DECIDE_TIMEOUT, late)
-        if not store.call(command(*args), answered):
-            answered(None)
+    def _sweep(self) -> None:
+        """Requests Redis has not answered by their deadline are decided by this worker (one
+        timer for all of them: answered ones are only dropped from the front)."""
+        now, waiting = self.loop.time(), self.waiting
+        while waiting and (waiting[0].decided or waiting[0].deadline <= now):
+            late = waiting.popleft()
+            if not late.decided:
+                late.decided = True
+                self._alone(late.checked, late.done)
+        if waiting:
+            self.loop.call_later(max(waiting[0].deadline - now, 0.01), self._sweep)
+        else:
+            self.sweeping = False
 
     def _alone(self, checked: Checked, done: Callable[[Verdict], None]) -> None:
         self.events.count(LOCAL)
