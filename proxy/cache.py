@@ -21,7 +21,7 @@ from strangler.proxy.forwarding import Headers
 
 ENTRY_OVERHEAD = 256  # bytes counted per entry on top of its head and body
 _DIRECTIVE = re.compile(r"\s*([A-Za-z-]+)\s*(?:=\s*\"?([^,\"]*)\"?)?\s*(?:,|$)")
-UNSTORED = frozenset({"set-cookie", "age", "date"})  # not kept: Age and Date are made anew
+UNSTORED = frozenset({"set-cookie", "age"})  # not kept: Age is made anew (from Date on)
 
 
 @dataclass(slots=True)
@@ -29,7 +29,7 @@ class Entry:
     """A stored answer: its status line's reason, kept header lines, body and lifetime."""
 
     reason: bytes
-    kept: bytes  # header lines as the client gets them, without framing, Age, Date
+    kept: bytes  # header lines as the client gets them, without framing or Age
     body: bytes
     backend: bytes
     stored_at: float
