@@ -38,12 +38,16 @@ def command(*args: str | bytes | int) -> bytes:
     return b"".join(parts)
 
 
-def parse_reply(buffer: bytearray) -> tuple[bool, object, int]:
-    """(complete, value, bytes used) for the first reply in the buffer; errors are values."""
-    end = buffer.find(b"\r\n")
+def parse_reply(buffer: bytearray, start: int = 0) -> tuple[bool, object, int]:
+    """(complete, value, where it ends) for the reply at `start`; errors are values.
+
+    From `start` 0 the end is the number of bytes the reply used. Nothing is copied but the
+    values: a buffer of many pipelined replies is read in one pass.
+    """
+    end = buffer.find(b"\r\n", start)
     if end < 0:
-        return False, None, 0
-    kind, line = buffer[:1], bytes(buffer[1:end])
+        return False, None, start
+    kind, line = buffer[start : start + 1], bytes(buffer[start + 1 : end])
     if kind in (b"+", b":"):
         return True, line, end + 2
     if kind == b"-":
@@ -51,18 +55,17 @@ def parse_reply(buffer: bytearray) -> tuple[bool, object, int]:
     if kind == b"*":  # an array (a script's answer): its elements, in order
         count, used, items = int(line), end + 2, []
         for _ in range(max(count, 0)):
-            complete, value, size = parse_reply(buffer[used:])
+            complete, value, used = parse_reply(buffer, used)
             if not complete:
-                return False, None, 0
+                return False, None, start
             items.append(value)
-            used += size
         return True, (None if count < 0 else items), used
     if kind == b"$":
         size = int(line)
         if size < 0:
             return True, None, end + 2
         if len(buffer) < end + 2 + size + 2:
-            return False, None, 0
+            return False, None, start
         return True, bytes(buffer[end + 2 : end + 2 + size]), end + 2 + size + 2
     raise RedisError(f"unexpected reply type {kind!r}")
 
@@ -106,20 +109,22 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         answered = False
-        while self.buffer:
+        buffer, position = self.buffer, 0
+        while position < len(buffer):
             try:
-                complete, value, used = parse_reply(self.buffer)
+                complete, value, end = parse_reply(buffer, position)
             except (RedisError, ValueError):
                 self.transport.close()  # not a Redis we understand: start afresh
                 return
             if not complete:
                 break
-            del self.buffer[:used]
+            position = end
             answered = True
             if isinstance(value, RedisError):
                 self.store.refused()
             if self.waiters:
                 self.waiters.popleft()[0](value)
+        del buffer[:position]  # once for every reply read: no copy per reply
         if answered:
             self.store.answered()
 
