@@ -55,6 +55,13 @@ def parse_reply(buffer: bytearray, start: int = 0) -> tuple[bool, object, int]:
     if kind == b"*":  # an array (a script's answer): its elements, in order
         count, used, items = int(line), end + 2, []
         for _ in range(max(count, 0)):
+            if buffer[used : used + 1] == b":":  # an integer, the usual element: read here
+                end = buffer.find(b"\r\n", used)
+                if end < 0:
+                    return False, None, start
+                items.append(bytes(buffer[used + 1 : end]))
+                used = end + 2
+                continue
             complete, value, used = parse_reply(buffer, used)
             if not complete:
                 return False, None, start

@@ -240,6 +240,10 @@ def _from_reply(value: object, checked: Checked) -> Verdict | None:
         numbers = [int(v) for v in value]
     except (TypeError, ValueError):
         return None
+    if len(checked) == 1:  # one limit, the usual case: its figures are the verdict
+        allowed, left, wait, full = numbers
+        burst = checked[0][1].burst
+        return Verdict(allowed == 1, burst, left, wait / 1000, full / 1000, False)
     answers = [
         (limit.burst, numbers[1 + 3 * i], numbers[2 + 3 * i] / 1000, numbers[3 + 3 * i] / 1000)
         for i, (_, limit, _) in enumerate(checked)
