@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from strangler.haproxy import gateway_rules
 from strangler.routing.keys import ASCII_SPACE
 from strangler.routing.placement import BUCKETS, route_seed, split_bounds
 from strangler.routing.records import Backend, Route, RoutingConfigError, RoutingTable
@@ -89,51 +90,10 @@ def key_fetch(table: RoutingTable, route: Route) -> str:
     return fetch
 
 
-# Gateway duties HAProxy does not do as the embedded proxy does, and why (see refuse_gateway).
-REFUSED = {
-    "limit": "HAProxy's stick-table rates are not the token bucket the embedded proxy shares "
-    "in Redis: a key would be limited differently on each data plane",
-    "rewrite": "HAProxy rewrites a request before it picks the server: a failover to another "
-    "backend would get the rewritten path and headers",
-    "cache": "HAProxy's cache honours only some Vary headers and says neither hit nor miss in "
-    "X-Strangler-Cache",
-    "mock": "HAProxy can answer with `http-request return` only before it picks a server, "
-    "not as a server that a split, a failover or the default sends requests to",
-}
-
-
-def refuse_gateway(table: RoutingTable) -> None:
-    """A RoutingConfigError naming the first gateway duty the table asks that HAProxy cannot do.
-
-    `match.header` (versions) is exported: see use_backend_lines.
-    """
-    for name, backend in table.backends.items():
-        if backend.mock is not None:
-            _refuse(table, f"backends.{name}.mock", "mock")
-    for route in table.routes:
-        where = route_where(table, route)
-        if route.limit is not None:
-            _refuse(table, f"{where}.limit", "limit")
-        for name, duty in route.backend_rules:
-            if duty.rewrite is not None:
-                _refuse(table, f"{where}.backends.{name}.rewrite", "rewrite")
-            if duty.limit is not None:
-                _refuse(table, f"{where}.backends.{name}.limit", "limit")
-        if route.cache is not None:
-            _refuse(table, f"{where}.cache", "cache")
-
-
-def _refuse(table: RoutingTable, where: str, duty: str) -> None:
-    raise RoutingConfigError(
-        table.source, where, f"cannot be exported to HAProxy: {REFUSED[duty]}; serve this "
-        "table with the embedded data plane, or leave the field out for HAProxy",
-    )  # fmt: skip
-
-
 def use_backend_lines(table: RoutingTable) -> Iterator[str]:
     """A request goes to its route's backend: the longest prefix first, then the methods; on
     one prefix, a route matching on headers (`match.header`: versions) before one without."""
-    refuse_gateway(table)
+    gateway_rules.refuse_gateway(table, lambda route: route_where(table, route))
     ordered = sorted(
         table.routes, key=lambda r: (len(r.prefix), len(r.match_headers)), reverse=True
     )
@@ -161,6 +121,11 @@ def route_block(
     order = positions(route)
     yield f"# route {route.name}: {route.prefix} {' '.join(sorted(route.methods or ['*']))}"
     yield f"backend {route_backend(route)}"
+    only = table.backends[order[0]] if len(order) == 1 else None
+    if only is not None and only.mock is not None:  # its canned answers, no server
+        yield from gateway_rules.mock_lines(table, only)
+        yield ""
+        return
     yield "    balance first"  # only the fallback has weight: it takes what no rule placed
     yield "    acl has_key var(txn.key) -m len gt 0"
     yield "    acl has_skey var(txn.skey) -m found"
@@ -194,6 +159,7 @@ def route_block(
             "    http-request disable-l7-retry "
             f"if {{ var(txn.pinned) -m int gt 0 }} || {{ var(txn.pick) -m int {fallback} }}"
         )
+    yield from gateway_rules.rewrite_lines(table, route, route_where(table, route))
     for position, name in enumerate(order, start=1):
         yield f"    use-server {name} if {{ var(txn.pick) -m int {position} }}"
     for position, name in enumerate(order, start=1):

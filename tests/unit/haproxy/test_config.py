@@ -197,7 +197,12 @@ DUTY = """
 @pytest.mark.parametrize(
     ("text", "where"),
     [
-        (GATEWAY_HEAD + ROUTES["one backend"], "backends.stub.mock"),
+        (
+            GATEWAY_HEAD
+            + ROUTES["one backend"].replace("{monolith: 100}", "{stub: 50, monolith: 50}")
+            + "    fallback: monolith\n",
+            "backends.stub.mock",
+        ),
         (
             HEAD + DUTY + "    limit: {key: client_ip, rate: 20/s}\n",
             "routes[0] (verification).limit",
@@ -219,3 +224,53 @@ def test_gateway_duties_haproxy_does_not_do_alike_are_refused_by_name(text: str,
         render(parse_text(text, "routes.yaml"), ExportOptions(state_dir=Path("/run/x")))
     assert refused.value.source == "routes.yaml" and refused.value.where == where
     assert "cannot be exported to HAProxy" in str(refused.value)
+
+
+EXPORTED = """
+  - name: orders
+    match: {prefix: /api/orders/}
+    split: {stub: 100}
+  - name: verification
+    match: {prefix: /api/verification/}
+    split: {verification: 100}
+    backends:
+      verification:
+        rewrite:
+          prefix: /v1/verify/
+          set_headers: {X-Api: "1"}
+          remove_headers: [Cookie]
+          response: {set_headers: {X-Served-By: new}, remove_headers: [Server]}
+"""
+ANSWERS = HEAD.replace(
+    "default_backend",
+    "  stub:\n    mock:\n      answers:\n"
+    "        - {method: GET, path: /api/orders/42, body: {id: 42, note: two words}}\n"
+    "        - {path: '/api/orders/*', status: 201, headers: {Location: /api/orders/43}}\n"
+    "default_backend",
+)
+
+
+def test_a_mock_on_its_own_and_a_rewrite_all_backends_share_are_exported() -> None:
+    text, _ = render(parse_text(ANSWERS + EXPORTED, "routes.yaml"), ExportOptions(Path("/x")))
+    assert (
+        "    http-request return status 200 content-type 'application/json' string "
+        """'{"id":42,"note":"two words"}' hdr X-Strangler-Backend stub """
+        "if { method GET } { path '/api/orders/42' }"
+    ) in text
+    assert (
+        "    http-request return status 201 hdr X-Strangler-Backend stub "
+        "hdr Location '/api/orders/43' if { path_beg '/api/orders/' }"
+    ) in text
+    assert "no_mock_answer" in text
+    assert "    http-request replace-path '^/api/verification/(.*)' '/v1/verify/\\1'" in text
+    assert "    http-request del-header cookie\n    http-request set-header X-Api '1'" in text
+    assert (
+        "    http-response del-header server\n    http-response set-header X-Served-By 'new'"
+        in text
+    )
+
+
+@needs_haproxy
+def test_haproxy_accepts_the_exported_mocks_and_rewrites(tmp_path: Path) -> None:
+    written = files.write(parse_text(ANSWERS + EXPORTED, "routes.yaml"), ExportOptions(tmp_path))
+    files.check(written.config)
