@@ -10,6 +10,7 @@ from typing import Any
 
 from strangler.proxy import metrics
 from strangler.proxy.affinity import DEGRADING
+from strangler.proxy.gateway_view import duties_view, gateway_families, gateway_status
 from strangler.proxy.placements import ANSWERING, REFUSING, STALLED, UNREACHABLE
 from strangler.routing.dispatch import HeaderLookup, bearer_token, token_matches
 from strangler.routing.records import RoutingTable
@@ -76,6 +77,7 @@ def routes_view(table: RoutingTable) -> list[dict[str, Any]]:
             "sticky": None if r.sticky is None else _sticky(r.sticky),
             "fallback": r.fallback,
             "retry": _retry(r.retry),
+            "gateway": duties_view(r),
         }
         for r in table.routes
     ]
@@ -113,6 +115,7 @@ def status_document(snapshots: Sequence[Mapping[str, Any]], now: float) -> dict[
         "routes": newest["routes"],
         "backends": backends,
         **affinity_view(snapshots, now),
+        "gateway": gateway_status(snapshots, now),
         "last_reload_error": last_error and last_error["last_reload_error"],
         "in_flight": sum(s.get("in_flight", 0) for s in snapshots),
         "connections": sum(s.get("connections", 0) for s in snapshots),
@@ -208,6 +211,9 @@ def metrics_text(snapshots: Sequence[Mapping[str, Any]], now: float) -> str:
                  for r, a, t, n in view["retries"]["by_route"]],
             ),
         ]  # fmt: skip
+        gateway = gateway_status(snapshots, now)
+        gauges["strangler_throttle_degraded"] = int(gateway["throttle"] == "degraded")
+        families += gateway_families(gateway)
     open_circuits = {
         name for s in snapshots for name, c in s["circuits"].items() if c["state"] != "closed"
     }

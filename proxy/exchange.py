@@ -1,8 +1,8 @@
 """One request's journey through a worker: choose a backend, connect, send the request.
 
 The answer's way back is `upstream_response.ResponseSide`; `retry.RetrySide` sends a request
-elsewhere when its backend cannot take it (failover, a retried refusal). `Exchange` extends
-both.
+elsewhere when its backend cannot take it (failover, a retried refusal); `gateway_side`
+applies the route's limits, cache, mocks and rewrites. `Exchange` extends them all.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from strangler.proxy.forwarding import (
     scan_request,
     upstream_head,
 )
+from strangler.proxy.gateway_side import GatewaySide
 from strangler.proxy.own_responses import byte_size, error_response
-from strangler.proxy.retry import RetrySide
 from strangler.proxy.upstream_connection import UpstreamProtocol, open_upstream
 from strangler.proxy.upstream_response import CHUNKED, ClientSide
 
@@ -32,16 +32,17 @@ BUFFER_LIMIT = 256 * 1024  # body bytes held while connecting before the client 
 PROXY_LABEL = "(proxy)"  # metrics label of answers no backend was chosen for
 
 
-class Exchange(RetrySide):
+class Exchange(GatewaySide):
     """A request and its response; the client protocol feeds it, the upstream answers it."""
 
     __slots__ = (
         "body", "body_size", "buffered", "client", "content_length", "dead", "decision",
-        "finished", "has_body", "head", "headers", "held", "held_bytes", "informational",
-        "keep_alive", "last_activity", "method", "out", "out_chunked", "path", "plane", "query",
-        "recalled", "request_done", "request_id", "resend", "resp_chunked", "responded",
-        "response_done", "retried", "retries", "route", "started", "stash", "stash_size",
-        "status", "target", "tried", "until_close", "upstream", "wait_body",
+        "extra_head", "fill", "fill_size", "finished", "has_body", "head", "headers", "held",
+        "held_bytes", "informational", "keep_alive", "last_activity", "matched", "method",
+        "out", "out_chunked", "path", "plane", "query", "recalled", "request_done",
+        "request_id", "resend", "resp_chunked", "responded", "response_done", "retried",
+        "retries", "route", "started", "stash", "stash_size", "status", "target", "tried",
+        "until_close", "upstream", "wait_body",
     )  # fmt: skip
 
     def __init__(
@@ -74,6 +75,10 @@ class Exchange(RetrySide):
         self.upstream: UpstreamProtocol | None = None
         self.tried: list[str] = []
         self.out: list[bytes] = []
+        self.extra_head = b""
+        self.fill: list | None = None
+        self.fill_size = 0
+        self.matched = ""
 
     def lookup(self, name: str) -> str | None:
         """A request header by lower-case name (the client's `X-Strangler-*` were set aside)."""
@@ -97,7 +102,8 @@ class Exchange(RetrySide):
         else:
             if self.has_body and (self.head.expect or b"").lower() == b"100-continue":
                 self.client.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            self.route = plane.dispatcher.route_for(self.method, path)
+            self.matched = path
+            self.route = plane.dispatcher.route_for(self.method, path, self.lookup)
             if self.has_body and not self.request_done and plane.dispatcher.needs_body(self.route):
                 self.wait_body = True  # the sticky key is in the body: choose once it is read
             else:
@@ -106,17 +112,10 @@ class Exchange(RetrySide):
     def decide(self) -> None:
         plane = self.plane
         body = b"".join(self.body) if self.wait_body else None
-        self.decision = d = plane.dispatcher.decide(
+        self.decision = plane.dispatcher.decide(
             self.route, self.lookup, self.query, self.client.client_ip, body
         )
-        if (
-            d.key is not None
-            and not d.forced
-            and plane.affinity.needs_recall(d.route, d.key, d.backend, d.placed)
-        ):
-            plane.spawn(self._recall_then_connect())
-        else:
-            self.connect(d.backend)
+        self.limits_then_place()  # then the cache, a recall if needed, and the backend
 
     async def _recall_then_connect(self) -> None:
         d = self.decision
@@ -135,6 +134,9 @@ class Exchange(RetrySide):
     def connect(self, name: str) -> None:
         self.tried.append(name)
         backend = self.plane.dispatcher.backend(name)
+        if backend.mock is not None:
+            self.answer_mock(backend)
+            return
         conn = self.plane.pool.acquire(backend.url)
         if conn is not None:
             self.attach(conn)
@@ -162,10 +164,12 @@ class Exchange(RetrySide):
         self.upstream = conn
         conn.begin(self)
         plane = self.plane
+        target, kept = self.rewritten(self.tried[-1])
         head = upstream_head(
             self.method.encode(),
-            self.target,
+            target,
             self.head,
+            kept=kept,
             client_ip=self.client.ip_bytes,
             request_id=self.request_id,
             fixed=plane.upstream_lines,

@@ -156,18 +156,20 @@ def upstream_head(
     request_id: bytes,
     fixed: bytes,
     body_framing: bytes = b"",
+    kept: bytes | None = None,
 ) -> bytes:
     """The request head a backend receives: the kept headers plus those this hop sets.
 
     `X-Forwarded-For` appends the client, `X-Forwarded-Host` names the original `Host`;
     `fixed` holds the worker's constant lines (`X-Forwarded-Proto`, the internal token, see
-    `fixed_upstream_lines`) and `body_framing` the framing line this hop uses, if any.
+    `fixed_upstream_lines`) and `body_framing` the framing line this hop uses, if any;
+    `kept` replaces the client's kept lines (a rewrite's header edits).
     """
     xff = head.forwarded_for
     host = head.host
     return b"".join(
         (
-            method, b" ", target, b" HTTP/1.1\r\n", head.kept,
+            method, b" ", target, b" HTTP/1.1\r\n", head.kept if kept is None else kept,
             b"X-Forwarded-For: ", xff + b", " + client_ip if xff else client_ip, b"\r\n",
             b"X-Forwarded-Host: " + host + b"\r\n" if host else b"",
             b"X-Request-Id: ", request_id, b"\r\n", fixed, body_framing, b"\r\n",

@@ -16,6 +16,7 @@ REASONS = {
     404: b"Not Found",
     405: b"Method Not Allowed",
     413: b"Content Too Large",
+    429: b"Too Many Requests",
     502: b"Bad Gateway",
     503: b"Service Unavailable",
     504: b"Gateway Timeout",
@@ -47,6 +48,7 @@ def own_response(
     close: bool = False,
     head_only: bool = False,
     retry_after: int | None = None,
+    extra: bytes = b"",
 ) -> bytes:
     """A complete HTTP/1.1 response the proxy makes itself, no backend involved.
 
@@ -64,6 +66,8 @@ def own_response(
     if close:
         headers.append((b"Connection", b"close"))
     head = response_head(status, REASONS.get(status, b"Unknown"), headers)
+    if extra:  # more header lines, each ending in CRLF (a throttle's RateLimit-*)
+        head = head[:-2] + extra + b"\r\n"
     return head if head_only else head + body
 
 
@@ -75,10 +79,11 @@ def error_response(
     request_id: bytes | None = None,
     close: bool = False,
     retry_after: int | None = None,
+    extra: bytes = b"",
 ) -> bytes:
     """The proxy's own errors: JSON `{"error", "message"}`, never naming an internal address."""
     body = json.dumps({"error": error, "message": message}, separators=(",", ":")).encode()
     return own_response(
         status, b"application/json", body, request_id=request_id, close=close,
-        retry_after=retry_after,
+        retry_after=retry_after, extra=extra,
     )  # fmt: skip

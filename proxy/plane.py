@@ -13,10 +13,12 @@ from typing import Protocol
 
 from strangler.proxy import admin, diversions, forwarding, metrics
 from strangler.proxy.affinity import HISTORY_FILE, Affinity
+from strangler.proxy.cache import ResponseCache
 from strangler.proxy.placements import Placements
 from strangler.proxy.redis_client import RedisAffinityStore
 from strangler.proxy.reload import POLL_INTERVAL, TableWatcher
 from strangler.proxy.settings import ProxySettings
+from strangler.proxy.throttle import Throttle
 from strangler.proxy.upstream_pool import Pool
 from strangler.routing.circuit import Circuits
 from strangler.routing.dispatch import Dispatcher, HeaderLookup
@@ -64,6 +66,7 @@ class Plane:
         self.recorder = metrics.Recorder()
         self.events = metrics.RecentCounts()
         self.retries: dict[tuple[str, str, str], int] = {}  # (route, from, to) -> requests
+        self.limited: dict[tuple[str, str], int] = {}  # (route, backend) -> requests refused
         self._take_over_counts()
         self.store = RedisAffinityStore(settings.redis_url, loop) if settings.redis_url else None
         placements = None
@@ -81,6 +84,8 @@ class Plane:
             confirm=settings.confirm_placements,
         )
         self.affinity.load_history(watcher.table)  # a restarted worker: flips it did not see
+        self.throttle = Throttle(self.store, loop, self.events, settings.workers)
+        self.cache = ResponseCache(settings.cache_bytes, loop.time)
         self.published_state: tuple[str, str | None] | None = None
         token = settings.internal_token.encode() if settings.internal_token else None
         self.upstream_lines = forwarding.fixed_upstream_lines("http", token)
@@ -113,6 +118,11 @@ class Plane:
         self.retries[key] = self.retries.get(key, 0) + 1
         self.events.count("retries")
 
+    def count_limited(self, route: str, backend: str) -> None:
+        key = (route, backend)
+        self.limited[key] = self.limited.get(key, 0) + 1
+        self.events.count("limited")
+
     def _take_over_counts(self) -> None:
         """A worker started in place of one that died keeps the counts it published."""
         try:
@@ -120,6 +130,8 @@ class Plane:
             self.events.load(before.get("events") or {})
             for route, away_from, to, n in before.get("retries") or []:
                 self.retries[(route, away_from, to)] = int(n)
+            for route, backend, n in before.get("limited") or []:
+                self.limited[(route, backend)] = int(n)
         except FileNotFoundError:
             return
         except (OSError, ValueError, TypeError, AttributeError) as exc:
@@ -142,6 +154,7 @@ class Plane:
             self.dispatcher.set_table(new)
             self.affinity.table_changed(old, new)
             self.pool.retain({b.url for b in new.backends.values()})
+            self.cache.clear_route({r.name for r in new.routes if r.cache is not None})
             log.info("routing table reloaded: generation %d", self.watcher.generation)
         error = self.watcher.last_error
         if error and error != self.last_logged_error:
@@ -213,6 +226,9 @@ class Plane:
             "affinity_failed_recalls": self.affinity.failed_recalls,
             "events": self.events.snapshot(),
             "retries": [[r, a, t, n] for (r, a, t), n in self.retries.items()],
+            "limited": [[r, b, n] for (r, b), n in self.limited.items()],
+            "throttle": self.throttle.state,
+            "cache": self.cache.snapshot(),
             "pool": {
                 "idle": self.pool.size(),
                 "opened": self.pool.opened,

@@ -38,22 +38,41 @@ def command(*args: str | bytes | int) -> bytes:
     return b"".join(parts)
 
 
-def parse_reply(buffer: bytearray) -> tuple[bool, object, int]:
-    """(complete, value, bytes used) for the first reply in the buffer; errors are values."""
-    end = buffer.find(b"\r\n")
+def parse_reply(buffer: bytearray, start: int = 0) -> tuple[bool, object, int]:
+    """(complete, value, where it ends) for the reply at `start`; errors are values.
+
+    From `start` 0 the end is the number of bytes the reply used. Nothing is copied but the
+    values: a buffer of many pipelined replies is read in one pass.
+    """
+    end = buffer.find(b"\r\n", start)
     if end < 0:
-        return False, None, 0
-    kind, line = buffer[:1], bytes(buffer[1:end])
+        return False, None, start
+    kind, line = buffer[start : start + 1], bytes(buffer[start + 1 : end])
     if kind in (b"+", b":"):
         return True, line, end + 2
     if kind == b"-":
         return True, RedisError(line.decode(errors="replace")), end + 2
+    if kind == b"*":  # an array (a script's answer): its elements, in order
+        count, used, items = int(line), end + 2, []
+        for _ in range(max(count, 0)):
+            if buffer[used : used + 1] == b":":  # an integer, the usual element: read here
+                end = buffer.find(b"\r\n", used)
+                if end < 0:
+                    return False, None, start
+                items.append(bytes(buffer[used + 1 : end]))
+                used = end + 2
+                continue
+            complete, value, used = parse_reply(buffer, used)
+            if not complete:
+                return False, None, start
+            items.append(value)
+        return True, (None if count < 0 else items), used
     if kind == b"$":
         size = int(line)
         if size < 0:
             return True, None, end + 2
         if len(buffer) < end + 2 + size + 2:
-            return False, None, 0
+            return False, None, start
         return True, bytes(buffer[end + 2 : end + 2 + size]), end + 2 + size + 2
     raise RedisError(f"unexpected reply type {kind!r}")
 
@@ -97,20 +116,22 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         answered = False
-        while self.buffer:
+        buffer, position = self.buffer, 0
+        while position < len(buffer):
             try:
-                complete, value, used = parse_reply(self.buffer)
+                complete, value, end = parse_reply(buffer, position)
             except (RedisError, ValueError):
                 self.transport.close()  # not a Redis we understand: start afresh
                 return
             if not complete:
                 break
-            del self.buffer[:used]
+            position = end
             answered = True
             if isinstance(value, RedisError):
                 self.store.refused()
             if self.waiters:
                 self.waiters.popleft()[0](value)
+        del buffer[:position]  # once for every reply read: no copy per reply
         if answered:
             self.store.answered()
 
@@ -136,6 +157,7 @@ class RedisAffinityStore:
         self.refusing_until = 0.0
         self.delay = RECONNECT_DELAY
         self.on_answer: Callable[[], None] = lambda: None
+        self.setup_commands: list[bytes] = []  # sent on every new connection (a script load)
         self._connecting = False
         self._closed = False
 
@@ -167,6 +189,13 @@ class RedisAffinityStore:
             command(b"SET", key, backend, b"PX", ttl_ms),
             lambda value: done(value == b"OK"),
         )
+        return True
+
+    def call(self, data: bytes, reply: Reply) -> bool:
+        """Send one command (see `command`); False, and nothing sent, without a connection."""
+        if self.conn is None:
+            return False
+        self.conn.send(data, reply)
         return True
 
     def read(self, key: str, done: Callable[[bool, str | None], None]) -> bool:
@@ -248,4 +277,4 @@ class RedisAffinityStore:
             setup.append(command(b"AUTH", self.password))
         if self.db:
             setup.append(command(b"SELECT", self.db))
-        return setup
+        return setup + self.setup_commands

@@ -48,6 +48,7 @@ class ProxySettings:
     # sticky.store_timeout overrides it): a recall, or its placement being stored
     confirm_placements: bool = True  # a response waits until the store has its placement
     placement_queue: int = 50_000  # placements waiting for the store at once, per worker
+    cache_bytes: int = 64 * 1024 * 1024  # the response cache's bound, per worker
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ProxySettings:
@@ -91,4 +92,5 @@ class ProxySettings:
             store_timeout=store_timeout,
             confirm_placements=_writes(env.get("STRANGLER_AFFINITY_WRITES") or "confirmed"),
             placement_queue=number("STRANGLER_AFFINITY_QUEUE", 50_000, int),
+            cache_bytes=number("STRANGLER_CACHE_BYTES", 64 * 1024 * 1024, int),
         )

@@ -70,6 +70,7 @@ class ResponseSide:
     held_bytes: int
     finished: bool  # the backend's answer is complete (held or not)
     stash: list | None  # a refusal that may be retried: [status, reason, headers, body...]
+    fill: list | None  # a cache miss's answer being stored (gateway_side)
 
     @property
     def backend_name(self) -> str:
@@ -113,7 +114,7 @@ class ResponseSide:
             client_head(
                 status,
                 reason,
-                scanned.kept,
+                self.answer_lines(scanned.kept, status, headers),
                 backend=d.backend.encode(),
                 request_id=self.request_id,
                 body_framing=framing,
@@ -147,6 +148,8 @@ class ResponseSide:
             self._stash_body(data)
             return
         self.out.append(chunk(data) if self.resp_chunked else data)
+        if self.fill is not None:
+            self.fill_body(data)
         if self.held:
             self.held_bytes += len(data)
             if self.held_bytes > HOLD_LIMIT and self.upstream is not None:
@@ -170,6 +173,8 @@ class ResponseSide:
     def finish_response(self) -> None:
         if self.resp_chunked:
             self.out.append(LAST_CHUNK)
+        if self.fill is not None:
+            self.fill_done()
         self.finished = True
         if not self.held:
             self.flush()
@@ -242,4 +247,13 @@ class ResponseSide:
         raise NotImplementedError
 
     def _done(self, backend: str) -> None:
+        raise NotImplementedError
+
+    def answer_lines(self, kept: bytes, status: int, headers: list) -> bytes:
+        raise NotImplementedError
+
+    def fill_body(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def fill_done(self) -> None:
         raise NotImplementedError

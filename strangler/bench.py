@@ -7,6 +7,9 @@ not a test: it prints figures and asserts nothing.
 The `json` case prices HAProxy's `json:to` key and stick table: the same route through HAProxy
 with them (sticky) and without (plain), each request a new user.
 
+The `gateway` case prices a throttled route whose limit is never reached and a cached route
+against the same proxy's route without either (see `bench_gateway`).
+
 The `placements` case posts `{"to": ...}` with a new key per request to the sticky `json:to`
 route (one placement stored per answer) through three proxies on one Redis: without an
 affinity store, with queued placements (the answer goes out at once), and with confirmed
@@ -25,6 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from strangler import bench_gateway
 from strangler.bench_setup import CASES, Target, start_all
 from strangler.stack.supervisor import Supervisor
 
@@ -56,7 +60,10 @@ class Run:
 
 # Ratios printed for each case that has both: HAProxy against nginx, and the price of the
 # json:to key and the stick table (sticky) against the same route without them (plain).
-COMPARED = (("haproxy", "nginx"), ("proxy", "nginx"), ("sticky", "plain"), ("proxy", "sticky"))
+COMPARED = (
+    ("haproxy", "nginx"), ("proxy", "nginx"), ("sticky", "plain"), ("proxy", "sticky"),
+    *bench_gateway.COMPARED,  # what a never-reached limit and a cache hit cost (or save)
+)  # fmt: skip
 
 
 def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> Run:

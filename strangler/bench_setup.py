@@ -13,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from strangler import bench_gateway
 from strangler.haproxy import files as haproxy_files
 from strangler.haproxy.config import ExportOptions
 from strangler.routing.table import load_table
@@ -136,7 +137,7 @@ class Target:
     script: Path | None = None  # wrk's Lua script (the requests it sends)
 
 
-CASES = ("threads", "keepalive", "json", "placements")
+CASES = ("threads", "keepalive", "json", "placements", "gateway")
 STICKY_POST = """
 local n = 0
 request = function()
@@ -245,6 +246,9 @@ def start_all(
         if "placements" in args.cases:
             title = "POST json:to, a new key per request (nginx return 200), placements in Redis"
             cases[title] = placement_targets(sup, tmp, fast, args.workers)
-    elif "placements" in args.cases:
-        print("strangler bench: the placements case needs nginx (its upstream); skipped")
+        if "gateway" in args.cases:
+            started = bench_gateway.gateway_targets(sup, tmp, fast, args.workers)
+            cases[bench_gateway.TITLE] = [Target(*target) for target in started]
+    elif "placements" in args.cases or "gateway" in args.cases:
+        print("strangler bench: the placements and gateway cases need nginx (their upstream)")
     return proxy.process.pid, cases

@@ -211,6 +211,47 @@ def _affinity_lines(doc: dict[str, Any]) -> list[str]:
     ]
 
 
+def _limit(limit: dict[str, Any]) -> str:
+    return f"limit {limit['key']} {limit['rate']} burst {limit['burst']}"
+
+
+def _duties(duties: dict[str, Any]) -> str:
+    """A route's gateway duties in one cell: `limit json:to 20/s burst 40; verification: ...`."""
+    parts = []
+    if duties.get("match_header"):
+        parts.append("header " + ",".join(f"{k}={v}" for k, v in duties["match_header"].items()))
+    if duties.get("limit"):
+        parts.append(_limit(duties["limit"]))
+    for name, rules in (duties.get("backends") or {}).items():
+        rewrite = rules.get("rewrite")
+        said = [f"rewrite to {rewrite['prefix']}" if rewrite and rewrite["prefix"] else ""]
+        if rewrite and not rewrite["prefix"]:
+            said = ["rewrite headers"]
+        said += [_limit(rules["limit"])] if rules.get("limit") else []
+        parts.append(f"{name}: " + ", ".join(p for p in said if p))
+    if duties.get("cache"):
+        parts.append(f"cache ttl {duties['cache']['ttl']}s")
+    return "; ".join(parts) or "-"
+
+
+def _gateway_lines(doc: dict[str, Any]) -> list[str]:
+    """The throttle's state, its refusals and the caches' figures (embedded proxy only)."""
+    gateway = doc.get("gateway")
+    if not gateway:
+        return []
+    limited, local, cache = gateway["limited"], gateway["throttle_local"], gateway["cache"]
+    lookups = cache["hits"] + cache["misses"]
+    ratio = f" ({cache['hits'] / lookups * 100:.0f}% hits)" if lookups else ""
+    return [
+        f"throttle: {gateway['throttle']}; {limited['last_minute']} requests limited in the "
+        f"last minute ({limited['total']} in all); {local['last_minute']} decided without "
+        f"Redis in the last minute ({local['total']} in all)",
+        f"cache: {cache['hits']} hits, {cache['misses']} misses{ratio}; {cache['entries']} "
+        f"answers, {cache['bytes'] / 1024:.1f} KiB held (bound {cache['max_bytes'] >> 20} MiB "
+        "over all workers)",
+    ]
+
+
 def render(doc: dict[str, Any]) -> str:
     """The status as text a migration engineer reads at a glance."""
     workers = doc.get("workers", [])
@@ -228,11 +269,13 @@ def render(doc: dict[str, Any]) -> str:
     lines = [
         f"{first}{processes}, {state}  affinity {affinity}",
         *_affinity_lines(doc),
+        *_gateway_lines(doc),
         f"routes file: {doc['source']}",
         f"last reload error: {doc.get('last_reload_error') or 'none'}",
         "",
     ]
-    rows = [["ROUTE", "PREFIX", "METHODS", "SPLIT", "STICKY", "FALLBACK", "RETRY"]]
+    rows = [["ROUTE", "PREFIX", "METHODS", "SPLIT", "STICKY", "FALLBACK", "RETRY", "GATEWAY"]]
+    duties = any(route.get("gateway") for route in doc["routes"])  # else no GATEWAY column
     for route in doc["routes"]:
         split = " / ".join(f"{name} {pct}%" for name, pct in route["split"].items())
         retry = route.get("retry")
@@ -245,11 +288,13 @@ def render(doc: dict[str, Any]) -> str:
                 _sticky(route["sticky"]),
                 route["fallback"] or "-",
                 f"{retry['status']} {retry['error']}" if retry else "-",
+                _duties(route.get("gateway") or {}),
             ]
         )
-    rows.append(
-        ["(default)", "anything else", "*", f"{doc['default_backend']} 100%", "-", "-", "-"]
-    )
+    default = f"{doc['default_backend']} 100%"
+    rows.append(["(default)", "anything else", "*", default, "-", "-", "-", "-"])
+    if not duties:
+        rows = [row[:-1] for row in rows]
     lines += [*_table(rows), ""]
     rows = [["BACKEND", "CIRCUIT", "REQUESTS", "LAST MIN", "RATE/s", "ERRORS", "P50 ms", "P99 ms"]]
     for name, info in doc["backends"].items():

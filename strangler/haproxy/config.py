@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from strangler.haproxy import rules
+from strangler.haproxy import gateway_rules, rules
 from strangler.proxy.own_responses import byte_size
 from strangler.proxy.settings import ProxySettings
 from strangler.routing.records import Backend, RoutingTable
@@ -297,6 +297,11 @@ def _backends(table: RoutingTable, options: ExportOptions) -> Iterator[str]:
     # One backend per backend of ours: the default's and forced requests go there, and its
     # server's health check (on its own health path) is the circuit every route follows.
     for name, backend in table.backends.items():
+        if backend.mock is not None:  # the default's or a forced request: its answers
+            yield f"backend b:{name}"
+            yield from gateway_rules.mock_lines(table, backend)
+            yield ""
+            continue
         path = rules.literal(table, f"backends.{name}.health", backend.health)
         cooldown = _ms(options.circuit_cooldown)
         yield f"backend b:{name}"

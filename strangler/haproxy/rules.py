@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from strangler.haproxy import gateway_rules
 from strangler.routing.keys import ASCII_SPACE
 from strangler.routing.placement import BUCKETS, route_seed, split_bounds
 from strangler.routing.records import Backend, Route, RoutingConfigError, RoutingTable
@@ -95,12 +96,26 @@ def key_fetch(table: RoutingTable, route: Route) -> str:
 
 
 def use_backend_lines(table: RoutingTable) -> Iterator[str]:
-    """A request goes to its route's backend: the longest prefix first, then the methods."""
-    for route in sorted(table.routes, key=lambda r: len(r.prefix), reverse=True):
+    """A request goes to its route's backend: the longest prefix first, then the methods; on
+    one prefix, a route matching on headers (`match.header`: versions) before one without."""
+    gateway_rules.refuse_gateway(table, lambda route: route_where(table, route))
+    ordered = sorted(
+        table.routes, key=lambda r: (len(r.prefix), len(r.match_headers)), reverse=True
+    )
+    for route in ordered:
         where = f"{route_where(table, route)}.match.prefix"
         condition = f"{{ path_beg {literal(table, where, route.prefix)} }}"
         if route.methods:
             condition += f" {{ method {' '.join(sorted(route.methods))} }}"
+        for name, value in route.match_headers:  # the first line, trimmed, as keys.py reads it
+            here = f"{route_where(table, route)}.match.header.{name}"
+            if not SAFE_NAME.match(name):
+                raise RoutingConfigError(
+                    table.source,
+                    here,
+                    f"{name!r}: HAProxy takes names of letters, digits, '_.-' only",
+                )
+            condition += f" {{ req.fhdr({name},1) -m str {literal(table, here, value)} }}"
         yield f"use_backend {route_backend(route)} if {condition}"
 
 
@@ -111,6 +126,11 @@ def route_block(
     order = positions(route)
     yield f"# route {route.name}: {route.prefix} {' '.join(sorted(route.methods or ['*']))}"
     yield f"backend {route_backend(route)}"
+    only = table.backends[order[0]] if len(order) == 1 else None
+    if only is not None and only.mock is not None:  # its canned answers, no server
+        yield from gateway_rules.mock_lines(table, only)
+        yield ""
+        return
     yield "    balance first"  # only the fallback has weight: it takes what no rule placed
     yield "    acl has_key var(txn.key) -m len gt 0"
     yield "    acl has_skey var(txn.skey) -m found"
@@ -144,6 +164,7 @@ def route_block(
             "    http-request disable-l7-retry "
             f"if {{ var(txn.pinned) -m int gt 0 }} || {{ var(txn.pick) -m int {fallback} }}"
         )
+    yield from gateway_rules.rewrite_lines(table, route, route_where(table, route))
     for position, name in enumerate(order, start=1):
         yield f"    use-server {name} if {{ var(txn.pick) -m int {position} }}"
     for position, name in enumerate(order, start=1):

@@ -61,17 +61,16 @@ class Dispatcher:
         self.table = table
         self.circuits.sync(table.backends)
 
-    def route_for(self, method: str, path: str) -> Route | None:
-        return match_route(self.table, method, path)
+    def route_for(self, method: str, path: str, lookup: HeaderLookup | None = None) -> Route | None:
+        return match_route(self.table, method, path, lookup)
 
     @staticmethod
     def needs_body(route: Route | None) -> bool:
-        """True when the whole body is read before choosing: the sticky key is a JSON body
-        field, or the route may retry the request (the body is sent a second time)."""
+        """True when the whole body is read before choosing: the sticky key (or a limit's) is a
+        JSON body field, or the route may retry the request (the body is sent a second time)."""
         if route is None:
             return False
-        sticky = route.sticky
-        return route.retry is not None or (sticky is not None and sticky.kind == "json")
+        return route.retry is not None or route.json_keyed
 
     def decide(
         self,

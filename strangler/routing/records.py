@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from strangler.routing.gateway import BackendRules, Cache, Limit, Mock
 from strangler.routing.placement import bucket_ranges
 
 StickyKind = Literal["header", "cookie", "query", "json", "client_ip"]
@@ -34,6 +35,7 @@ class Backend:
     host: str
     port: int
     health: str  # path probed to close a circuit, e.g. "/healthz"
+    mock: Mock | None = None  # canned answers instead of a server (`url` is then mock://NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +72,31 @@ class Route:
     sticky: Sticky | None
     fallback: str | None
     retry: Retry | None = None
+    # The API-gateway duties (strangler/routing/gateway.py); every one is optional.
+    match_headers: tuple[tuple[str, str], ...] = ()  # (lower-case name, value): all must hold
+    limit: Limit | None = None  # throttling of the whole route
+    backend_rules: tuple[tuple[str, BackendRules], ...] = ()  # per backend of the split
+    cache: Cache | None = None
     # Derived for the hot path: cumulative (upper bucket, backend), see selection.bucket_ranges.
     ranges: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ranges", bucket_ranges(self.split, self.fallback))
+
+    @property
+    def json_keyed(self) -> bool:
+        """True when a key of the route (sticky, or a limit's) is read from the JSON body."""
+        limits = [self.limit, *(rules.limit for _, rules in self.backend_rules)]
+        kinds = [self.sticky.kind if self.sticky else None]
+        kinds += [limit.kind for limit in limits if limit is not None]
+        return "json" in kinds
+
+    def rules_for(self, backend: str) -> BackendRules | None:
+        """The route's rewrite and limit for one of its backends, if it declares any."""
+        for name, rules in self.backend_rules:
+            if name == backend:
+                return rules
+        return None
 
     @property
     def new_backend(self) -> str | None:
@@ -96,7 +118,10 @@ class RoutingTable:
     )
 
     def __post_init__(self) -> None:
-        ordered = sorted(self.routes, key=lambda r: len(r.prefix), reverse=True)
+        # A route that also matches on headers is asked before one on the same prefix without.
+        ordered = sorted(
+            self.routes, key=lambda r: (len(r.prefix), len(r.match_headers)), reverse=True
+        )
         index = {
             method: tuple(
                 (r.prefix, r) for r in ordered if r.methods is None or method in r.methods

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
@@ -13,15 +13,32 @@ from strangler.routing.records import Route, RoutingConfigError, RoutingTable
 from strangler.routing.validation import validate_table
 
 
-def match_route(table: RoutingTable, method: str, path: str) -> Route | None:
-    """The route for a request: among those accepting the method, the longest matching prefix."""
+def match_route(
+    table: RoutingTable,
+    method: str,
+    path: str,
+    headers: Callable[[str], str | None] | None = None,
+) -> Route | None:
+    """The route for a request: among those accepting the method, the longest matching prefix;
+    on one prefix, a route whose `match.header` values the request carries (`headers` looks
+    one up by lower-case name) comes first."""
     candidates = table.by_method.get(method)
     if candidates is None:  # a method no route lists: only method-less routes apply
         candidates = table.by_method["*"]
     for prefix, route in candidates:
-        if path.startswith(prefix):
+        if path.startswith(prefix) and (not route.match_headers or _carries(route, headers)):
             return route
     return None
+
+
+def _carries(route: Route, headers: Callable[[str], str | None] | None) -> bool:
+    if headers is None:
+        return False
+    for name, wanted in route.match_headers:
+        value = headers(name)
+        if value is None or value.strip(" \t") != wanted:
+            return False
+    return True
 
 
 def load_table(

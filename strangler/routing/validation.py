@@ -9,13 +9,13 @@ from collections.abc import Mapping
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+from strangler.routing import gateway_validation as gateway
 from strangler.routing.records import (
     DEFAULT_HEALTH,
     DEFAULT_TTL,
     MAX_STORE_TIMEOUT,
     METHODS,
     NORMALIZERS,
-    STICKY_KINDS,
     Backend,
     Retry,
     Route,
@@ -25,7 +25,6 @@ from strangler.routing.records import (
 )
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 token: header/cookie names
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\Z")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")  # a machine error code, as the backends write them
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -98,6 +97,11 @@ def _parse_backends(check: _Checker, value: object, environ: Mapping[str, str]) 
     for name, spec in mapping.items():
         check.name(name, "backends")
         where = f"backends.{name}"
+        if isinstance(spec, dict) and "mock" in spec:  # no server: canned answers
+            check.keys(spec, where, {"mock"}, {"mock"})
+            mock = gateway.parse_mock(check, spec["mock"], f"{where}.mock")
+            backends[name] = Backend(name, f"mock://{name}", "mock", "", 0, "", mock)
+            continue
         spec = check.keys(spec, where, {"url", "health"}, {"url"})
         scheme, host, port = _parse_url(check, spec["url"], environ, f"{where}.url")
         health = check.typed(spec.get("health", DEFAULT_HEALTH), str, f"{where}.health", "a path")
@@ -161,9 +165,14 @@ def _parse_route(check: _Checker, index: int, value: object, backends: dict) -> 
         check.fail(f"{base}.name", "is missing")
     name = check.name(mapping.get("name"), f"{base}.name")
     where = f"{base} ({name})"
-    allowed = {"name", "match", "split", "sticky", "fallback", "retry"}
+    allowed = {"name", "match", "split", "sticky", "fallback", "retry", *GATEWAY_FIELDS}
     check.keys(mapping, where, allowed, {"name", "match", "split"})
     prefix, methods = _parse_match(check, mapping["match"], f"{where}.match")
+    headers = ()
+    if "header" in mapping["match"]:
+        headers = gateway.parse_match_headers(
+            check, mapping["match"]["header"], f"{where}.match.header"
+        )
     split = _parse_split(check, mapping["split"], f"{where}.split", backends)
     sticky = (
         _parse_sticky(check, mapping["sticky"], f"{where}.sticky") if "sticky" in mapping else None
@@ -180,11 +189,32 @@ def _parse_route(check: _Checker, index: int, value: object, backends: dict) -> 
         retry = _parse_retry(check, mapping["retry"], f"{where}.retry")
         if fallback is None:
             check.fail(f"{where}.retry", "needs the route's fallback: that is where it retries")
-    return Route(name, prefix, methods, split, sticky, fallback, retry)
+    duties = _parse_duties(check, mapping, where, dict(split), backends, methods)
+    return Route(name, prefix, methods, split, sticky, fallback, retry, headers, *duties)
+
+
+GATEWAY_FIELDS = ("limit", "backends", "cache")  # see strangler/routing/gateway.py
+
+
+def _parse_duties(
+    check: _Checker, mapping: dict, where: str, split: dict, backends: dict, methods
+) -> tuple:
+    """The route's limit, per-backend rules and cache (each None or empty when not given)."""
+    limit = rules = cache = None
+    if "limit" in mapping:
+        limit = gateway.parse_limit(check, mapping["limit"], f"{where}.limit")
+    if "backends" in mapping:
+        mocks = {name for name, b in backends.items() if b.mock is not None}
+        rules = gateway.parse_route_backends(
+            check, mapping["backends"], f"{where}.backends", split, mocks
+        )
+    if "cache" in mapping:
+        cache = gateway.parse_cache(check, mapping["cache"], f"{where}.cache", methods)
+    return limit, rules or (), cache
 
 
 def _parse_match(check: _Checker, value: object, where: str) -> tuple[str, frozenset[str] | None]:
-    mapping = check.keys(value, where, {"prefix", "methods"}, {"prefix"})
+    mapping = check.keys(value, where, {"prefix", "methods", "header"}, {"prefix"})
     prefix = check.typed(mapping["prefix"], str, f"{where}.prefix", "a path prefix")
     if not prefix.startswith("/") or any(c.isspace() or c in "?#" for c in prefix):
         check.fail(f"{where}.prefix", f"must start with '/', without space, '?', '#': {prefix!r}")
@@ -218,20 +248,10 @@ def _parse_split(check: _Checker, value: object, where: str, backends: dict) -> 
 
 def _parse_sticky(check: _Checker, value: object, where: str) -> Sticky:
     mapping = check.keys(value, where, {"key", "ttl", "normalize", "store_timeout"}, {"key"})
-    key = check.typed(mapping["key"], str, f"{where}.key", "'kind:name' or 'client_ip'")
-    kind, colon, name = key.partition(":")
-    if kind not in STICKY_KINDS:
-        check.fail(f"{where}.key", f"unknown kind {kind!r} in {key!r} ({', '.join(STICKY_KINDS)})")
-    if kind == "client_ip" and colon:
-        check.fail(f"{where}.key", f"client_ip takes no name, got {key!r}")
-    if kind != "client_ip" and not name:
-        check.fail(f"{where}.key", f"{key!r} needs a name after '{kind}:'")
-    if kind in ("header", "cookie") and not _TOKEN.match(name):
-        check.fail(f"{where}.key", f"bad {kind} name {name!r} in {key!r}")
+    kind, name = gateway.parse_key(check, mapping["key"], f"{where}.key")
     ttl = check.typed(mapping.get("ttl", DEFAULT_TTL), int, f"{where}.ttl", "whole seconds")
     if ttl <= 0:
         check.fail(f"{where}.ttl", f"must be a positive number of seconds, got {ttl!r}")
-    name = name.lower() if kind == "header" else name
     normalize = _parse_normalize(check, mapping.get("normalize", []), f"{where}.normalize")
     timeout = None
     if "store_timeout" in mapping:
@@ -273,7 +293,8 @@ def _check_unique(check: _Checker, routes: tuple[Route, ...]) -> None:
             if other.name == route.name:
                 check.fail(f"{where}.name", f"duplicate name {route.name!r} (also routes[{j}])")
             methods = (route.methods or METHODS) & (other.methods or METHODS)
-            if other.prefix == route.prefix and methods:
+            same_headers = other.match_headers == route.match_headers
+            if other.prefix == route.prefix and methods and same_headers:
                 check.fail(
                     f"{where}.match", f"{route.prefix!r} overlaps routes[{j}] ({other.name})"
                 )

@@ -147,6 +147,10 @@ def _print_banner(
     ]
     for backend in table.backends.values():
         role = " (default)" if backend.name == table.default_backend else ""
+        if backend.mock is not None:  # canned answers: nothing to ask
+            answers = len(backend.mock.answers)
+            lines.append(f"  {backend.name:<13} a mock ({answers} canned answers){role}")
+            continue
         lines.append(
             f"  {backend.name:<13} {backend.url}{role}{_health(backend.url, backend.health)}"
         )

@@ -1,7 +1,8 @@
 """A tiny WSGI backend for proxy tests: echoes what it received, as JSON, under gunicorn.
 
 `ECHO_NAME` names the backend in every answer. `/slow?seconds=N` sleeps first,
-`/stream` answers without a Content-Length (chunked), `/status/N` answers status N. While the
+`/stream` answers without a Content-Length (chunked), `/status/N` answers status N, and each
+`set=Name:Value` query parameter becomes a response header (`Cache-Control`, say). While the
 file named by `ECHO_REFUSE_FILE` exists, every request is answered 503 with the JSON error
 code the file holds (`unavailable`: what the service answers when its store is down).
 """
@@ -59,6 +60,7 @@ def app(environ, start_response):
             ("X-Strangler-Backend", "spoofed-by-backend"),
             ("Connection", "X-Hop"),
             ("X-Hop", "hop-by-hop"),
+            *(tuple(v.split(":", 1)) for v in parse_qs(query).get("set", [])),
         ],
     )
     return [data]

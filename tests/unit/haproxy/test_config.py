@@ -69,6 +69,11 @@ ROUTES = {
     match: {prefix: /legacy/}
     split: {monolith: 100}
 """,
+    "versions": """
+  - name: verification-v2
+    match: {prefix: /api/verification/, methods: [POST], header: {Accept-Version: "2"}}
+    split: {verification: 100}
+""",
 }
 needs_haproxy = pytest.mark.skipif(
     not files.installed() and not os.environ.get("CI"), reason="haproxy is not installed"
@@ -166,3 +171,106 @@ def test_the_export_verb_writes_checked_files_and_refuses_by_name(tmp_path: Path
     err = capsys.readouterr().err
     assert f"{routes}: routes[0] (verification).match.prefix" in err and err[-1] == "\n"
     assert "xxh32" in out.read_text()  # the refusal left the earlier, valid files in place
+
+
+def test_a_version_route_is_asked_before_the_route_on_its_prefix_without_the_header() -> None:
+    text, _ = render(table("json", "versions"), ExportOptions(state_dir=Path("/run/x")))
+    uses = [line.strip() for line in text.splitlines() if line.strip().startswith("use_backend r:")]
+    assert uses == [
+        "use_backend r:verification-v2 if { path_beg '/api/verification/' } { method POST } "
+        "{ req.fhdr(accept-version,1) -m str '2' }",
+        "use_backend r:verification if { path_beg '/api/verification/' } { method POST }",
+    ]
+
+
+GATEWAY_HEAD = HEAD.replace(
+    "default_backend", "  stub: {mock: {status: 200, body: {ok: true}}}\ndefault_backend"
+)
+DUTY = """
+  - name: verification
+    match: {prefix: /api/verification/}
+    split: {monolith: 75, verification: 25}
+    fallback: monolith
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            GATEWAY_HEAD
+            + ROUTES["one backend"].replace("{monolith: 100}", "{stub: 50, monolith: 50}")
+            + "    fallback: monolith\n",
+            "backends.stub.mock",
+        ),
+        (
+            HEAD + DUTY + "    limit: {key: client_ip, rate: 20/s}\n",
+            "routes[0] (verification).limit",
+        ),
+        (
+            HEAD + DUTY + "    backends: {verification: {rewrite: {prefix: /v1/}}}\n",
+            "routes[0] (verification).backends.verification.rewrite",
+        ),
+        (
+            HEAD + DUTY + "    backends: {verification: {limit: {key: client_ip, rate: 5/s}}}\n",
+            "routes[0] (verification).backends.verification.limit",
+        ),
+        (HEAD + DUTY + "    cache: {ttl: 30}\n", "routes[0] (verification).cache"),
+    ],
+    ids=["mock", "limit", "rewrite", "backend limit", "cache"],
+)
+def test_gateway_duties_haproxy_does_not_do_alike_are_refused_by_name(text: str, where: str):
+    with pytest.raises(RoutingConfigError) as refused:
+        render(parse_text(text, "routes.yaml"), ExportOptions(state_dir=Path("/run/x")))
+    assert refused.value.source == "routes.yaml" and refused.value.where == where
+    assert "cannot be exported to HAProxy" in str(refused.value)
+
+
+EXPORTED = """
+  - name: orders
+    match: {prefix: /api/orders/}
+    split: {stub: 100}
+  - name: verification
+    match: {prefix: /api/verification/}
+    split: {verification: 100}
+    backends:
+      verification:
+        rewrite:
+          prefix: /v1/verify/
+          set_headers: {X-Api: "1"}
+          remove_headers: [Cookie]
+          response: {set_headers: {X-Served-By: new}, remove_headers: [Server]}
+"""
+ANSWERS = HEAD.replace(
+    "default_backend",
+    "  stub:\n    mock:\n      answers:\n"
+    "        - {method: GET, path: /api/orders/42, body: {id: 42, note: two words}}\n"
+    "        - {path: '/api/orders/*', status: 201, headers: {Location: /api/orders/43}}\n"
+    "default_backend",
+)
+
+
+def test_a_mock_on_its_own_and_a_rewrite_all_backends_share_are_exported() -> None:
+    text, _ = render(parse_text(ANSWERS + EXPORTED, "routes.yaml"), ExportOptions(Path("/x")))
+    assert (
+        "    http-request return status 200 content-type 'application/json' string "
+        """'{"id":42,"note":"two words"}' hdr X-Strangler-Backend stub """
+        "if { method GET } { path '/api/orders/42' }"
+    ) in text
+    assert (
+        "    http-request return status 201 hdr X-Strangler-Backend stub "
+        "hdr Location '/api/orders/43' if { path_beg '/api/orders/' }"
+    ) in text
+    assert "no_mock_answer" in text
+    assert "    http-request replace-path '^/api/verification/(.*)' '/v1/verify/\\1'" in text
+    assert "    http-request del-header cookie\n    http-request set-header X-Api '1'" in text
+    assert (
+        "    http-response del-header server\n    http-response set-header X-Served-By 'new'"
+        in text
+    )
+
+
+@needs_haproxy
+def test_haproxy_accepts_the_exported_mocks_and_rewrites(tmp_path: Path) -> None:
+    written = files.write(parse_text(ANSWERS + EXPORTED, "routes.yaml"), ExportOptions(tmp_path))
+    files.check(written.config)
