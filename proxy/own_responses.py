@@ -15,7 +15,10 @@ REASONS = {
     403: b"Forbidden",
     404: b"Not Found",
     405: b"Method Not Allowed",
+    409: b"Conflict",
     413: b"Content Too Large",
+    415: b"Unsupported Media Type",
+    500: b"Internal Server Error",
     502: b"Bad Gateway",
     503: b"Service Unavailable",
     504: b"Gateway Timeout",
@@ -47,6 +50,7 @@ def own_response(
     close: bool = False,
     head_only: bool = False,
     retry_after: int | None = None,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
 ) -> bytes:
     """A complete HTTP/1.1 response the proxy makes itself, no backend involved.
 
@@ -61,6 +65,7 @@ def own_response(
     ]
     if retry_after is not None:
         headers.append((b"Retry-After", str(retry_after).encode()))
+    headers += extra
     if close:
         headers.append((b"Connection", b"close"))
     head = response_head(status, REASONS.get(status, b"Unknown"), headers)

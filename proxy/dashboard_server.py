@@ -1,0 +1,133 @@
+"""A worker's answers to the dashboard: its page and reads, and its actions run by the toolkit.
+
+An action (shift, rollback) goes through `strangler.control.shift`, the CLI's validated, locked
+and audited edit of routes.yaml, run as a process of its own (`strangler.control.web_actions`)
+because the data plane imports nothing of the toolkit. The running workers then apply the
+edited file like any other edit; the page sees it in the status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from strangler.proxy import admin, dashboard, history
+from strangler.routing.dispatch import HeaderLookup
+
+if TYPE_CHECKING:
+    from strangler.proxy.plane import Plane
+
+log = logging.getLogger("strangler.proxy")
+TOOLKIT = "strangler.control.web_actions"
+TOOLKIT_TIMEOUT = 30.0  # seconds: the edit waits up to 10 s for the file's lock
+
+
+@dataclass(frozen=True)
+class AdminRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    lookup: HeaderLookup
+    client_ip: str
+    body: bytes
+    too_large: bool
+
+
+class Toolkit:
+    """Calls into `strangler.control.web_actions`; the audit log's path is asked once."""
+
+    def __init__(self) -> None:
+        self.audit_log: Path | None = None
+
+    async def call(self, request: dict) -> tuple[int, dict]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", TOOLKIT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            out, err = await asyncio.wait_for(
+                process.communicate(json.dumps(request).encode()), TOOLKIT_TIMEOUT
+            )
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            return -1, {"error": "action_failed", "message": f"{TOOLKIT} did not answer in time"}
+        try:
+            return process.returncode or 0, json.loads(out)
+        except ValueError:
+            lines = err.decode(errors="replace").strip().splitlines()
+            message = lines[-1] if lines else f"exit status {process.returncode}"
+            return -1, {"error": "action_failed", "message": f"{TOOLKIT}: {message}"}
+
+    async def audit_path(self) -> Path | None:
+        if self.audit_log is None:
+            status, body = await self.call({"verb": "where"})
+            if status == 0:
+                self.audit_log = Path(body["audit_log"])
+            else:
+                log.warning("the dashboard cannot find the audit log: %s", body.get("message"))
+        return self.audit_log
+
+
+async def answer(plane: Plane, toolkit: Toolkit, req: AdminRequest) -> admin.Reply:
+    """Any admin request: the dashboard's paths here, the others by `admin.handle`."""
+    lookup = dashboard.credentials(req.lookup, req.path, req.query)
+    if req.path not in dashboard.PATHS:
+        return plane.admin_reply(req.method, req.path, lookup, req.client_ip)
+    token = plane.settings.admin_token
+    refusal = admin.authorize(lookup, req.client_ip, token)
+    if refusal is not None:
+        return refusal
+    if req.path == dashboard.ACTIONS:
+        if req.method != "POST":
+            return dashboard.error(405, "method_not_allowed", "actions are POST")
+        return await _act(plane, toolkit, req)
+    if req.method not in ("GET", "HEAD"):
+        return dashboard.error(405, "method_not_allowed", f"{req.path} is GET")
+    if req.path == dashboard.HISTORY:
+        since = _number(req.query.get("since"))
+        return dashboard.ok(history.read(plane.run_dir / history.FILE, since))
+    if req.path == dashboard.AUDIT:
+        return dashboard.ok(dashboard.audit_lines(await toolkit.audit_path()))
+    return dashboard.page_reply(req.query, token)
+
+
+async def _act(plane: Plane, toolkit: Toolkit, req: AdminRequest) -> admin.Reply:
+    refusal = dashboard.cross_site(req.lookup)
+    if refusal is not None:
+        return refusal
+    if req.too_large:
+        return dashboard.error(413, "too_large", f"an action is at most {dashboard.MAX_BODY} bytes")
+    action = dashboard.parse_action(req.body, req.lookup("content-type"))
+    if isinstance(action, admin.Reply):
+        return action
+    who = f"{action.user} via dashboard" if action.user else "dashboard"
+    status, body = await toolkit.call(
+        {
+            "verb": action.verb,
+            "routes": plane.watcher.path,
+            "route": action.route,
+            "percent": action.percent,
+            "reason": action.reason,
+            "user": f"{who} from {req.client_ip}",
+        }
+    )
+    if status == 0:
+        log.info("dashboard %s of %s: %s", action.verb, action.route, body.get("new_split"))
+        return dashboard.ok(body)
+    if status == 1:
+        return dashboard.error(409, "refused", body["message"])
+    return dashboard.error(500, body.get("error", "action_failed"), body.get("message", ""))
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
