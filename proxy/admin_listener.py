@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from strangler.proxy import dashboard, forwarding, own_responses
 from strangler.proxy.admin import Reply
 from strangler.proxy.client_connection import RequestReader
-from strangler.proxy.dashboard_server import AdminRequest, Toolkit, answer
+from strangler.proxy.dashboard_server import AdminRequest, EmbeddedSide, Toolkit, answer
 from strangler.proxy.upstream_connection import HTTP_ERRORS
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class AdminProtocol(RequestReader):
 
     def __init__(self, plane: Plane, toolkit: Toolkit) -> None:
         super().__init__(plane)
-        self.toolkit = toolkit  # the worker's: the audit log's path is asked once
+        self.side = EmbeddedSide(plane, toolkit)  # the worker's toolkit: its audit path asked once
         self.body = bytearray()
         self.too_large = False
 
@@ -78,7 +78,7 @@ class AdminProtocol(RequestReader):
 
     async def _respond(self, request: AdminRequest, keep_alive: bool, request_id: bytes) -> None:
         try:
-            reply = await answer(self.plane, self.toolkit, request)
+            reply = await answer(self.side, request)
         except OSError as exc:
             log.error("admin request %s failed: %s", request.path, exc)
             reply = dashboard.error(500, "admin_failed", str(exc))

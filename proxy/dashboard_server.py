@@ -14,7 +14,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from strangler.proxy import admin, dashboard, history
 from strangler.routing.dispatch import HeaderLookup
@@ -75,30 +75,64 @@ class Toolkit:
         return self.audit_log
 
 
-async def answer(plane: Plane, toolkit: Toolkit, req: AdminRequest) -> admin.Reply:
-    """Any admin request: the dashboard's paths here, the others by `admin.handle`."""
+class Side(Protocol):
+    """What a data plane gives the dashboard (the embedded proxy's below, HAProxy's agent)."""
+
+    token: str | None
+
+    def other(self, req: AdminRequest, lookup: HeaderLookup) -> admin.Reply:
+        """Any admin path that is not the dashboard's (status, metrics, a 404)."""
+
+    def history(self, since: float | None) -> dict: ...
+
+    async def audit_path(self) -> Path | None: ...
+
+    async def act(self, request: dict) -> tuple[int, dict]:
+        """`strangler.control.web_actions` on `request`: (exit status, answer)."""
+
+
+class EmbeddedSide:
+    """A worker of the embedded proxy: its plane, and the toolkit in a process of its own."""
+
+    def __init__(self, plane: Plane, toolkit: Toolkit) -> None:
+        self.plane, self.toolkit = plane, toolkit
+        self.token = plane.settings.admin_token
+
+    def other(self, req: AdminRequest, lookup: HeaderLookup) -> admin.Reply:
+        return self.plane.admin_reply(req.method, req.path, lookup, req.client_ip)
+
+    def history(self, since: float | None) -> dict:
+        return history.read(self.plane.run_dir / history.FILE, since)
+
+    async def audit_path(self) -> Path | None:
+        return await self.toolkit.audit_path()
+
+    async def act(self, request: dict) -> tuple[int, dict]:
+        return await self.toolkit.call({**request, "routes": self.plane.watcher.path})
+
+
+async def answer(side: Side, req: AdminRequest) -> admin.Reply:
+    """Any admin request: the dashboard's paths here, the others by the side."""
     lookup = dashboard.credentials(req.lookup, req.path, req.query)
     if req.path not in dashboard.PATHS:
-        return plane.admin_reply(req.method, req.path, lookup, req.client_ip)
-    token = plane.settings.admin_token
-    refusal = admin.authorize(lookup, req.client_ip, token)
+        return side.other(req, lookup)
+    refusal = admin.authorize(lookup, req.client_ip, side.token)
     if refusal is not None:
         return refusal
     if req.path == dashboard.ACTIONS:
         if req.method != "POST":
             return dashboard.error(405, "method_not_allowed", "actions are POST")
-        return await _act(plane, toolkit, req)
+        return await _act(side, req)
     if req.method not in ("GET", "HEAD"):
         return dashboard.error(405, "method_not_allowed", f"{req.path} is GET")
     if req.path == dashboard.HISTORY:
-        since = _number(req.query.get("since"))
-        return dashboard.ok(history.read(plane.run_dir / history.FILE, since))
+        return dashboard.ok(side.history(_number(req.query.get("since"))))
     if req.path == dashboard.AUDIT:
-        return dashboard.ok(dashboard.audit_lines(await toolkit.audit_path()))
-    return dashboard.page_reply(req.query, token)
+        return dashboard.ok(dashboard.audit_lines(await side.audit_path()))
+    return dashboard.page_reply(req.query, side.token)
 
 
-async def _act(plane: Plane, toolkit: Toolkit, req: AdminRequest) -> admin.Reply:
+async def _act(side: Side, req: AdminRequest) -> admin.Reply:
     refusal = dashboard.cross_site(req.lookup)
     if refusal is not None:
         return refusal
@@ -108,10 +142,9 @@ async def _act(plane: Plane, toolkit: Toolkit, req: AdminRequest) -> admin.Reply
     if isinstance(action, admin.Reply):
         return action
     who = f"{action.user} via dashboard" if action.user else "dashboard"
-    status, body = await toolkit.call(
+    status, body = await side.act(
         {
             "verb": action.verb,
-            "routes": plane.watcher.path,
             "route": action.route,
             "percent": action.percent,
             "reason": action.reason,

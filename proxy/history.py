@@ -25,7 +25,7 @@ FILE = "history.json"
 
 
 def _minus(now: Mapping[str, Any], before: Mapping[str, Any] | None) -> dict[str, Any]:
-    if before is None:
+    if before is None or now["requests"] < before["requests"]:  # new, or its counters reset
         return {"requests": now["requests"], "errors": now["errors"], "buckets": now["buckets"]}
     return {
         "requests": now["requests"] - before["requests"],
