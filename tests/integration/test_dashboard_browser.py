@@ -281,3 +281,28 @@ def test_the_page_keeps_updating_when_a_worker_is_killed(stack, browser) -> None
                  != seen, "the page to keep updating", 30)  # fmt: skip
         wait_for(lambda: browser.find_element("id", "workers").text == "2", "both workers")
     assert browser.find_element("id", "live").text.startswith("live")
+
+
+def test_with_a_token_the_page_opens_once_with_it_then_runs_on_its_cookie(tmp_path, browser):
+    token = "dashboard-test-token"
+    env = {"STRANGLER_ADMIN_TOKEN": token, "STRANGLER_AUDIT_LOG": str(tmp_path / "audit.log")}
+    with running_stack(tmp_path / "var", workers=1, env=env) as running:
+        url = page_url(running)
+        assert requests.get(url, timeout=10).status_code == 401
+        assert requests.get(url + "?token=wrong", timeout=10).status_code == 401
+        browser.delete_all_cookies()
+        browser.get(url + "?token=" + token)
+        wait_for(lambda: new_percent(browser) == "0", "the page to load its status")
+        assert "token" not in browser.current_url  # taken out of the address (and history)
+        cookie = browser.get_cookie("strangler_admin")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        form = browser.find_element("css selector", f"#route-{MIGRATED_ROUTE} form.act")
+        percent = form.find_element("css selector", ".percent")
+        percent.clear()
+        percent.send_keys("10")
+        form.find_element("css selector", ".reason").send_keys("canary, with the token")
+        form.find_element("css selector", "button.shift").click()
+        wait_for(lambda: new_percent(browser) == "10", "the shift made with the cookie")
+        browser.delete_all_cookies()
+        browser.get(url)
+        assert "the admin token is required" in browser.page_source
