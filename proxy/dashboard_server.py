@@ -9,6 +9,7 @@ edited file like any other edit; the page sees it in the status.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
 import sys
@@ -41,12 +42,20 @@ class AdminRequest:
 class Toolkit:
     """Calls into `strangler.control.web_actions`; the audit log's path is asked once."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str = TOOLKIT) -> None:
+        self.module = module
         self.audit_log: Path | None = None
 
     async def call(self, request: dict) -> tuple[int, dict]:
+        # The proxy's own image installs the data plane alone: no toolkit, no actions there.
+        if importlib.util.find_spec(self.module.rpartition(".")[0]) is None:
+            message = (
+                f"this installation has no {self.module} (the proxy alone): "
+                "use `strangler shift` where the routes file is edited"
+            )
+            return -1, {"error": "actions_unavailable", "message": message}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", TOOLKIT,
+            sys.executable, "-m", self.module,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
@@ -57,13 +66,14 @@ class Toolkit:
         except TimeoutError:
             process.kill()
             await process.wait()
-            return -1, {"error": "action_failed", "message": f"{TOOLKIT} did not answer in time"}
+            message = f"{self.module} did not answer in {TOOLKIT_TIMEOUT:g} s"
+            return -1, {"error": "action_failed", "message": message}
         try:
             return process.returncode or 0, json.loads(out)
         except ValueError:
             lines = err.decode(errors="replace").strip().splitlines()
             message = lines[-1] if lines else f"exit status {process.returncode}"
-            return -1, {"error": "action_failed", "message": f"{TOOLKIT}: {message}"}
+            return -1, {"error": "action_failed", "message": f"{self.module}: {message}"}
 
     async def audit_path(self) -> Path | None:
         if self.audit_log is None:
@@ -156,7 +166,8 @@ async def _act(side: Side, req: AdminRequest) -> admin.Reply:
         return dashboard.ok(body)
     if status == 1:
         return dashboard.error(409, "refused", body["message"])
-    return dashboard.error(500, body.get("error", "action_failed"), body.get("message", ""))
+    code = body.get("error", "action_failed")
+    return dashboard.error(501 if code == "actions_unavailable" else 500, code, body["message"])
 
 
 def _number(text: str | None) -> float | None:

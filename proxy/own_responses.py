@@ -19,6 +19,7 @@ REASONS = {
     413: b"Content Too Large",
     415: b"Unsupported Media Type",
     500: b"Internal Server Error",
+    501: b"Not Implemented",
     502: b"Bad Gateway",
     503: b"Service Unavailable",
     504: b"Gateway Timeout",
