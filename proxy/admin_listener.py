@@ -26,6 +26,7 @@ class AdminProtocol(RequestReader):
         self.side = EmbeddedSide(plane, toolkit)  # the worker's toolkit: its audit path asked once
         self.body = bytearray()
         self.too_large = False
+        self.written: asyncio.Future | None = None  # the last request's answer written
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -73,23 +74,34 @@ class AdminProtocol(RequestReader):
         )
         keep_alive = self.parser.should_keep_alive()
         request_id = forwarding.request_id_of(forwarding.header_value(headers, b"x-request-id"))
-        transport.pause_reading()  # one request at a time: an action may take a moment
-        self.plane.spawn(self._respond(request, keep_alive, request_id))
+        transport.pause_reading()  # an action may take a moment: read on once it is answered
+        # Requests already read (pipelined) are answered in their order: each waits for the
+        # one before it to be written.
+        before, self.written = self.written, self.plane.loop.create_future()
+        self.plane.spawn(self._respond(request, keep_alive, request_id, before, self.written))
 
-    async def _respond(self, request: AdminRequest, keep_alive: bool, request_id: bytes) -> None:
+    async def _respond(
+        self, request: AdminRequest, keep_alive: bool, request_id: bytes,
+        before: asyncio.Future | None, written: asyncio.Future,
+    ) -> None:  # fmt: skip
         try:
-            reply = await answer(self.side, request)
-        except OSError as exc:
-            log.error("admin request %s failed: %s", request.path, exc)
-            reply = dashboard.error(500, "admin_failed", str(exc))
-        transport = self.transport
-        if transport is None:
-            return
-        transport.write(_response(reply, request, keep_alive, request_id))
-        if keep_alive:
-            transport.resume_reading()
-        else:
-            transport.close()
+            try:
+                reply = await answer(self.side, request)
+            except OSError as exc:
+                log.error("admin request %s failed: %s", request.path, exc)
+                reply = dashboard.error(500, "admin_failed", str(exc))
+            if before is not None:
+                await before
+            transport = self.transport
+            if transport is None or transport.is_closing():
+                return
+            transport.write(_response(reply, request, keep_alive, request_id))
+            if keep_alive:
+                transport.resume_reading()
+            else:
+                transport.close()
+        finally:
+            written.set_result(None)
 
 
 def _response(reply: Reply, request: AdminRequest, keep_alive: bool, request_id: bytes) -> bytes:

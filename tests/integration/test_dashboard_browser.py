@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -306,3 +307,24 @@ def test_with_a_token_the_page_opens_once_with_it_then_runs_on_its_cookie(tmp_pa
         browser.delete_all_cookies()
         browser.get(url)
         assert "the admin token is required" in browser.page_source
+
+
+def test_pipelined_admin_requests_are_answered_in_their_order(stack) -> None:
+    """A slow action first, then a quick read: the answers still come back in order."""
+    port = stack.cfg.admin_port
+    body = json.dumps({"action": "rollback", "route": MIGRATED_ROUTE, "reason": "pipelined"})
+    head = f"Host: 127.0.0.1:{port}\r\n"
+    wire = (
+        f"POST /_strangler/actions HTTP/1.1\r\n{head}Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n{body}"
+        f"GET /_strangler/history HTTP/1.1\r\n{head}\r\n"
+        f"GET /_strangler/nope HTTP/1.1\r\n{head}Connection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(wire.encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    text = received.decode()
+    assert re.findall(r"HTTP/1.1 (\d+)", text) == ["200", "200", "404"]
+    assert text.index('"new_split"') < text.index('"samples"')
