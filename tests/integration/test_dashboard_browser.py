@@ -107,16 +107,24 @@ def page_url(stack: RunningStack) -> str:
     return stack.cfg.admin_url + "/_strangler/"
 
 
+def read(browser, selector: str, attribute: str | None = None) -> str | None:
+    """Text (or an attribute) of what `selector` finds, read in one step: the page replaces
+    its table rows and chart lines every refresh, so a found element may be gone a moment
+    later."""
+    return browser.execute_script(
+        "const e = document.querySelector(arguments[0]);"
+        "return e ? (arguments[1] ? e.getAttribute(arguments[1]) : e.textContent) : null;",
+        selector,
+        attribute,
+    )
+
+
 def rate_of(browser, backend: str) -> float:
-    text = browser.find_element("css selector", f"#backend-{backend} .rate").text
-    return float(text)
+    return float(read(browser, f"#backend-{backend} .rate") or 0)
 
 
 def chart_last(browser, chart: str, backend: str) -> float:
-    lines = browser.find_elements(
-        "css selector", f"#chart-{chart} polyline[data-backend='{backend}']"
-    )
-    value = lines[0].get_attribute("data-last") if lines else ""
+    value = read(browser, f"#chart-{chart} polyline[data-backend='{backend}']", "data-last")
     return float(value) if value else 0.0
 
 
@@ -277,9 +285,9 @@ def test_the_page_keeps_updating_when_a_worker_is_killed(stack, browser) -> None
 
     wait_for(replaced, "the master to restart the worker", 30)
     with Traffic(stack.proxy_url):
-        seen = browser.find_element("css selector", "#backend-monolith .total").text
-        wait_for(lambda: browser.find_element("css selector", "#backend-monolith .total").text
-                 != seen, "the page to keep updating", 30)  # fmt: skip
+        seen = read(browser, "#backend-monolith .total")
+        wait_for(lambda: read(browser, "#backend-monolith .total") != seen,
+                 "the page to keep updating", 30)  # fmt: skip
         wait_for(lambda: browser.find_element("id", "workers").text == "2", "both workers")
     assert browser.find_element("id", "live").text.startswith("live")
 
