@@ -25,6 +25,7 @@ class Reply:
     status: int
     content_type: str
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()  # extra response headers (the dashboard's)
 
 
 def _json(status: int, body: object) -> Reply:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from strangler.proxy import history, metrics
 from strangler.proxy.reload import TableWatcher
 from strangler.proxy.settings import ProxySettings
 
@@ -63,6 +64,8 @@ class Master:
             signal.signal(signum, self._on_stop)
         for index in range(self.settings.workers):
             self._spawn(index)
+        ring = history.History(self.run_dir / history.FILE, time.time())
+        next_sample = time.monotonic() + history.STEP
         host, port = self.settings.bind
         admin_host, admin_port = self.settings.admin_bind
         digest = self.watcher.table.digest[:12]
@@ -74,10 +77,19 @@ class Master:
             while not self.stopping:
                 self.watcher.poll()  # the workers apply changes; this copy is for restarts
                 self._reap()
+                if time.monotonic() >= next_sample:
+                    next_sample = time.monotonic() + history.STEP
+                    self._sample(ring)
                 time.sleep(0.1)
         finally:
             self._stop_all()
         return 0
+
+    def _sample(self, ring: history.History) -> None:
+        try:
+            ring.sample(metrics.read_snapshots(self.run_dir), time.time())
+        except OSError as exc:
+            log.warning("cannot keep the figures' history: %s", exc)
 
     def _on_stop(self, signum: int, frame: object) -> None:
         self.stopping = True

@@ -16,6 +16,7 @@ import uvloop
 
 from strangler.proxy.admin_listener import AdminProtocol
 from strangler.proxy.client_connection import ClientProtocol
+from strangler.proxy.dashboard_server import Toolkit
 from strangler.proxy.master import Master, check_bindable
 from strangler.proxy.plane import Plane
 from strangler.proxy.reload import TableWatcher
@@ -48,6 +49,7 @@ def run_worker(index: int, settings: ProxySettings, watcher: TableWatcher, run_d
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     plane = Plane(settings, watcher, index, run_dir, loop)
+    toolkit = Toolkit()
     stop = loop.create_future()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
@@ -57,7 +59,7 @@ def run_worker(index: int, settings: ProxySettings, watcher: TableWatcher, run_d
             lambda: ClientProtocol(plane), sock=listening_socket(*settings.bind)
         )
         admin_server = await loop.create_server(
-            lambda: AdminProtocol(plane), sock=listening_socket(*settings.admin_bind)
+            lambda: AdminProtocol(plane, toolkit), sock=listening_socket(*settings.admin_bind)
         )
         plane.start()
         await stop

@@ -13,7 +13,6 @@ HAProxy's own counters, so `strangler status` and `shift` work the same against 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -26,11 +25,10 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from strangler.haproxy import files, status_doc
+from strangler.haproxy import dashboard_side, files, status_doc
 from strangler.haproxy.config import SOCKET_FILE, ExportOptions
 from strangler.haproxy.rules import map_entries, stick_table
 from strangler.haproxy.runtime import RuntimeAPI, RuntimeAPIError
-from strangler.proxy import admin
 from strangler.proxy.reload import POLL_INTERVAL, TableWatcher
 from strangler.proxy.settings import ProxySettings
 from strangler.routing.records import RoutingConfigError, RoutingTable
@@ -76,6 +74,7 @@ class HAProxyPlane:
         self.last_error_at: float | None = None
         self.process: subprocess.Popen | None = None
         self.history = status_doc.History()
+        self.ring = dashboard_side.Ring(state_dir)  # the dashboard's 15 minutes
         self.lock = threading.Lock()
 
     # --- life ------------------------------------------------------------------------------
@@ -184,6 +183,8 @@ class HAProxyPlane:
         except RuntimeAPIError:
             return
         self.history.add(time.time(), status_doc.totals(rows))
+        pid_of = lambda: int(self.api.info().get("Pid", "0") or 0)  # noqa: E731
+        self.ring.sample(rows, self.running.backends, pid_of)
 
     def status(self) -> dict:
         with self.lock:
@@ -203,6 +204,8 @@ class HAProxyPlane:
 def serve_status(plane: HAProxyPlane, token: str | None) -> ThreadingHTTPServer:
     """The agent's own listener on a loopback port: HAProxy's admin frontend routes to it."""
 
+    side = dashboard_side.AgentSide(plane, token)
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -210,23 +213,9 @@ def serve_status(plane: HAProxyPlane, token: str | None) -> ThreadingHTTPServer:
             pass
 
         def do_GET(self) -> None:
-            lookup = lambda name: self.headers.get(name)  # noqa: E731
-            refusal = admin.authorize(lookup, self.client_address[0], token)
-            path = self.path.partition("?")[0]
-            if refusal is not None:
-                status, body = refusal.status, refusal.body
-            elif path == admin.PREFIX + "status":
-                status, body = 200, json.dumps(plane.status(), indent=1).encode()
-            else:
-                status = 404
-                body = json.dumps({"error": "not_found", "message": f"no admin endpoint {path}"})
-                body = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("X-Strangler-Backend", "proxy")
-            self.end_headers()
-            self.wfile.write(body)
+            dashboard_side.respond(self, side)
+
+        do_HEAD = do_POST = do_GET
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True

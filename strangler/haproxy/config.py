@@ -255,6 +255,17 @@ def _admin(options: ExportOptions) -> Iterator[str]:
     yield f"    bind {host}:{port}"
     yield "    acl loopback src 127.0.0.0/8 ::1"
     yield from (f"    {line}" for line in _admin_token_lines(""))
+    # The dashboard's browser sends the token as a cookie, set when the page is opened once
+    # as /_strangler/?token=... (strangler.proxy.dashboard).
+    unset = "!{ var(txn.given_token) -m found }"
+    yield (
+        "    http-request set-var(txn.given_token) req.cook(strangler_admin) "
+        f"if {unset} {{ req.cook(strangler_admin) -m found }}"
+    )
+    yield (
+        "    http-request set-var(txn.given_token) url_param(token) "
+        f"if {unset} {{ path /_strangler/ }} {{ url_param(token) -m found }}"
+    )
     yield (
         "    http-request return status 401 content-type application/json string "
         """'{"error":"unauthorized","message":"the admin token is required"}' """
@@ -318,5 +329,6 @@ def _backends(table: RoutingTable, options: ExportOptions) -> Iterator[str]:
         yield from rules.route_block(table, route, splits_map, route_server)
     if options.agent is not None:
         yield "backend agent"
+        yield "    option forwardfor"  # the client's address, for the audit log
         yield f"    server agent {options.agent[0]}:{options.agent[1]}"
         yield ""

@@ -74,6 +74,7 @@ def running_stack(
     env: Mapping[str, str] | None = None,
     data_plane: str = "embedded",
     persist_redis: bool = False,
+    admin_host: str | None = None,
 ) -> Iterator[RunningStack]:
     """The stack on free ports under `var_dir`; every child stopped on exit.
 
@@ -81,7 +82,9 @@ def running_stack(
     sets the migrated route's percentage in the proxy's copy of the table; `env` is added to
     every child's environment; `data_plane` serves the public URL (embedded or haproxy);
     `persist_redis` turns Redis's append-only file on, so a Redis
-    killed and started again comes back with its data (the fault rehearsal does that).
+    killed and started again comes back with its data (the fault rehearsal does that);
+    `admin_host` is where the admin listener binds (default loopback; "0.0.0.0" lets a test
+    call it from another of this machine's addresses, as a remote client).
     """
     var_dir = var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -93,7 +96,9 @@ def running_stack(
             "STRANGLER_INTERNAL_TOKEN": secrets.token_urlsafe(24),
             **(env or {}),
         }
-        cfg = specs.StackConfig.on_free_ports(var_dir, workers=workers, env=child_env)
+        cfg = specs.StackConfig.on_free_ports(
+            var_dir, workers=workers, env=child_env, admin_host=admin_host
+        )
         routes = None
         plan = [specs.monolith_spec(cfg)]
         if service or proxy:
