@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import shutil
@@ -27,16 +28,40 @@ RESTART_WINDOW = 10.0
 Worker = Callable[[int, ProxySettings, TableWatcher, Path], None]
 
 
+def open_listener(host: str, port: int, variable: str = "") -> socket.socket:
+    """The one listening socket of an address, bound by the master before any worker forks.
+
+    No `SO_REUSEPORT`: the workers share this socket (inherited by fork), so no other
+    process, even one of the same user, can bind the address while the proxy holds it.
+    `SO_REUSEADDR` only lets a restarted proxy bind past old connections in TIME_WAIT.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise OSError(bind_failure(host, port, exc, variable)) from exc
+    sock.setblocking(False)
+    return sock
+
+
+def bind_failure(host: str, port: int, exc: OSError, variable: str = "") -> str:
+    """What to tell a user whose listen address cannot be bound, and what to do about it."""
+    where = f"{host}:{port}" + (f" ({variable})" if variable else "")
+    message = f"cannot listen on {where}: {exc.strerror or exc}"
+    if exc.errno == errno.EADDRINUSE:
+        message += ": another process listens there; stop it"
+        message += f", or set {variable} to a free address" if variable else ""
+    return message
+
+
 def check_bindable(*addresses: tuple[str, int]) -> None:
-    """Fail before forking when a listen address is unusable (the message names it)."""
+    """Fail before starting anything when a listen address is taken (the message names it)."""
     for host, port in addresses:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            try:
-                sock.bind((host, port))
-            except OSError as exc:
-                raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        open_listener(host, port).close()
 
 
 def _die_with_parent() -> None:
@@ -45,8 +70,15 @@ def _die_with_parent() -> None:
 
 
 class Master:
-    def __init__(self, settings: ProxySettings, watcher: TableWatcher, worker: Worker) -> None:
+    def __init__(
+        self,
+        settings: ProxySettings,
+        watcher: TableWatcher,
+        worker: Worker,
+        listeners: tuple[socket.socket, ...] = (),
+    ) -> None:
         self.settings = settings
+        self.listeners = listeners  # inherited by every worker; closed once they all stopped
         self.watcher = watcher
         self.worker = worker
         self.pids: dict[int, int] = {}  # pid -> worker index
@@ -138,5 +170,7 @@ class Master:
         for pid in self.pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        for sock in self.listeners:
+            sock.close()
         if self.own_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)

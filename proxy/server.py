@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ import uvloop
 
 from strangler.proxy.admin_listener import AdminProtocol
 from strangler.proxy.client_connection import ClientProtocol
-from strangler.proxy.master import Master, check_bindable
+from strangler.proxy.master import Master, open_listener
 from strangler.proxy.plane import Plane
 from strangler.proxy.reload import TableWatcher
 from strangler.proxy.settings import ProxySettings
@@ -25,20 +26,14 @@ from strangler.routing.records import RoutingConfigError
 log = logging.getLogger("strangler.proxy")
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A listener every worker opens on the same port: the kernel spreads connections."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
-def run_worker(index: int, settings: ProxySettings, watcher: TableWatcher, run_dir: Path):
-    """A worker's life after fork: serve until SIGTERM/SIGINT, drain, return.
+def run_worker(
+    index: int,
+    settings: ProxySettings,
+    watcher: TableWatcher,
+    run_dir: Path,
+    listeners: tuple[socket.socket, socket.socket],
+):
+    """A worker's life after fork: serve the master's listeners until SIGTERM/SIGINT, drain.
 
     `watcher` is the master's (copied by the fork): its table may predate the file, which
     the first poll reads if it changed since the master last looked (a restart after a
@@ -53,12 +48,9 @@ def run_worker(index: int, settings: ProxySettings, watcher: TableWatcher, run_d
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
 
     async def serve() -> None:
-        public = await loop.create_server(
-            lambda: ClientProtocol(plane), sock=listening_socket(*settings.bind)
-        )
-        admin_server = await loop.create_server(
-            lambda: AdminProtocol(plane), sock=listening_socket(*settings.admin_bind)
-        )
+        public_sock, admin_sock = listeners
+        public = await loop.create_server(lambda: ClientProtocol(plane), sock=public_sock)
+        admin_server = await loop.create_server(lambda: AdminProtocol(plane), sock=admin_sock)
         plane.start()
         await stop
         public.close()
@@ -83,11 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ProxySettings.from_env()
         watcher = TableWatcher.load(os.path.abspath(args.routes))
-        check_bindable(settings.bind, settings.admin_bind)
+        listeners = (
+            open_listener(*settings.bind, "STRANGLER_PROXY_BIND"),
+            open_listener(*settings.admin_bind, "STRANGLER_ADMIN_BIND"),
+        )
     except (RoutingConfigError, ValueError, OSError) as exc:
         print(f"strangler proxy: {exc}", file=sys.stderr)
         return 2
-    return Master(settings, watcher, run_worker).run()
+    worker = functools.partial(run_worker, listeners=listeners)
+    return Master(settings, watcher, worker, listeners).run()
 
 
 if __name__ == "__main__":
