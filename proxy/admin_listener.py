@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import asyncio
 
-from strangler.proxy import forwarding, own_responses
+import httptools
+
+from strangler.proxy import edge_rules, forwarding, own_responses
 from strangler.proxy.client_connection import RequestReader
-from strangler.proxy.upstream_connection import HTTP_ERRORS
 
 
 class AdminProtocol(RequestReader):
     """The admin listener: small GET requests answered from the workers' shared snapshots."""
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return
         try:
-            self.parser.feed_data(data)
-        except HTTP_ERRORS:
+            self.feed(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade, edge_rules.Refusal) as exc:
+            refusal = (
+                exc if isinstance(exc, edge_rules.Refusal) else edge_rules.of_parser_error(exc)
+            )
             self.transport.write(
-                own_responses.error_response(400, "bad_request", "malformed HTTP", close=True)
+                own_responses.error_response(
+                    refusal.status, refusal.error, refusal.message, close=True
+                )
             )
             self.transport.close()
+            self.transport = None
+
+    def on_headers_complete(self) -> None:
+        self.head_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

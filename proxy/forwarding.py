@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -240,8 +240,8 @@ def client_head(
 def routing_path(target_path: bytes) -> str | None:
     """The path routes are matched on: percent-decoded, without dot segments or doubled slashes.
 
-    The target itself is forwarded unchanged; normalising only the matched path keeps
-    `/api/%76erification/` or `/api/x/../verification/` from slipping past a route.
+    Decoding comes first, so `%2F` is a slash and `%2e%2e` a dot segment: `/api/%76erification/`
+    or `/api/x/..%2Fverification/` cannot slip past a route (see `normalised_target`).
     None when the target is not an absolute path (absolute-form or `*`).
     """
     if not target_path.startswith(b"/"):
@@ -264,6 +264,27 @@ def routing_path(target_path: bytes) -> str | None:
         if last:
             out.append("")
     return "/" + "/".join(out)
+
+
+# Bytes a path is forwarded with unescaped (RFC 3986 pchar and "/"); anything else is %XX.
+PATH_SAFE = "/!$&'()*+,;=:@-._~"
+_PLAIN_PATH = re.compile(rb"[A-Za-z0-9/!$&'()*+,;=:@._~-]*")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def normalised_target(target_path: bytes) -> tuple[str, bytes] | None:
+    """The path routes match on and the path the backend receives, which is the same path
+    (re-encoded): no spelling reaches a backend as another path than the one routed.
+
+    None when the target is no absolute path or its decoded path holds control bytes.
+    """
+    plain = _PLAIN_PATH.fullmatch(target_path) and target_path.startswith(b"/")
+    if plain and b"/." not in target_path and b"//" not in target_path:
+        return target_path.decode("ascii"), target_path  # the usual case: nothing to do
+    path = routing_path(target_path)
+    if path is None or _CONTROL.search(path):
+        return None
+    return path, quote(path.encode("utf-8", "surrogateescape"), safe=PATH_SAFE).encode("ascii")
 
 
 def chunk(data: bytes) -> bytes:
