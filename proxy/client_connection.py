@@ -44,6 +44,8 @@ class RequestReader(asyncio.Protocol):
         self.ip_bytes = self.client_ip.encode()
 
     def on_message_begin(self) -> None:
+        if self.head_since is None:
+            self.head_since = self.plane.loop.time()
         self.url = b""
         self.headers = []
         self.head_size = 0
@@ -72,6 +74,9 @@ class RequestReader(asyncio.Protocol):
     def head_complete(self) -> None:
         self.reading_head = False
         self.raw_head = 0
+        self.head_since = None
+
+    head_since: float | None = None  # when the head being read began (ClientProtocol times it)
 
 
 class ClientProtocol(RequestReader):
@@ -86,10 +91,30 @@ class ClientProtocol(RequestReader):
         self.paused: set[str] = set()
         self.last_seen = plane.loop.time()
         self.closing_with: bytes | None = None  # a refusal, sent once the answers before it are
+        self.head_since: float | None = self.last_seen  # a head must be read by header_timeout
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
+        if not self.plane.make_room():
+            self.head_since = None
+            transport.write(
+                own_responses.error_response(
+                    503, "too_many_connections", "this proxy is at its connection limit; "
+                    "try again shortly", close=True, retry_after=1,
+                )
+            )  # fmt: skip
+            transport.close()
+            return
         self.plane.clients.add(self)
+
+    def head_timed_out(self) -> None:
+        self.head_since = None
+        message = f"the request head did not arrive within {self.plane.settings.header_timeout:g} s"
+        self.refuse(Refusal(408, "request_timeout", message))
+
+    def body_timed_out(self) -> None:
+        message = f"the request body stalled for {self.plane.settings.read_timeout:g} s"
+        self.refuse(Refusal(408, "request_timeout", message))
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = self.plane.loop.time()
@@ -235,4 +260,6 @@ class ClientProtocol(RequestReader):
             upstream.transport.resume_reading()
 
     def eof_received(self) -> bool:
+        if self.incoming is not None:  # a body that can never be complete: nothing to answer
+            return False
         return self.current is not None  # half-closed clients still get their answer

@@ -8,6 +8,7 @@ import contextlib
 import functools
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -65,6 +66,21 @@ def run_worker(
         loop.close()
 
 
+def raise_file_limit(settings: ProxySettings) -> None:
+    """Let a worker hold its connection cap: each client and its upstream take a descriptor."""
+    wanted = settings.max_clients * 2 + settings.pool_size * 4 + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    if limit < wanted:
+        log.warning(
+            "open files limited to %d: STRANGLER_MAX_CLIENTS=%d needs about %d",
+            limit, settings.max_clients, wanted,
+        )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="strangler.proxy.server", description=__doc__)
     parser.add_argument("--routes", required=True, help="the routing table (routes.yaml)")
@@ -82,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RoutingConfigError, ValueError, OSError) as exc:
         print(f"strangler proxy: {exc}", file=sys.stderr)
         return 2
+    raise_file_limit(settings)
     worker = functools.partial(run_worker, listeners=listeners)
     return Master(settings, watcher, worker, listeners).run()
 
