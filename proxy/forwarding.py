@@ -52,8 +52,12 @@ def request_id_of(value: bytes | None) -> bytes:
 _DROP, _LENGTH, _ENCODING, _EXPECT, _REQUEST_ID, _FORWARDED_FOR, _HOST, _CONNECTION = range(8)
 _REQUEST_ACTIONS = {
     **dict.fromkeys(HOP_BY_HOP, _DROP),
+    # Claims about the client only this hop may make (it sets X-Forwarded-For/-Host/-Proto);
+    # the other X-Forwarded-* are dropped in `scan_request`.
     b"x-forwarded-proto": _DROP,
     b"x-forwarded-host": _DROP,
+    b"forwarded": _DROP,
+    b"x-real-ip": _DROP,
     b"connection": _CONNECTION,
     b"content-length": _LENGTH,
     b"transfer-encoding": _ENCODING,
@@ -107,14 +111,14 @@ def scan_request(headers: Headers, drop: frozenset[bytes] = frozenset()) -> Requ
                 if head.strangler is None:
                     head.strangler = {}
                 head.strangler.setdefault(lower.decode("latin-1"), value.decode("latin-1"))
-            elif b"_" in lower and lower.replace(b"_", b"-").startswith(STRANGLER_PREFIX):
+            elif _spelled_like_ours(lower) or lower.startswith(b"x-forwarded-"):
                 # Some servers map X_Strangler_Shadow onto X-Strangler-Shadow: drop it too.
                 continue
             elif not drop or lower not in drop:
                 kept += (name, b": ", value, b"\r\n")
             continue
-        if drop and lower in drop and action in (_FORWARDED_FOR, _HOST):
-            continue  # named in `Connection`: not forwarded
+        if drop and lower in drop and action == _FORWARDED_FOR:
+            continue  # named in `Connection`: not forwarded (this hop still adds the client)
         if action == _CONNECTION:
             tokens = _more_tokens(tokens, value)
         elif action == _LENGTH:
@@ -135,6 +139,11 @@ def scan_request(headers: Headers, drop: frozenset[bytes] = frozenset()) -> Requ
         return scan_request(headers, frozenset(tokens))
     head.kept = b"".join(kept)
     return head
+
+
+def _spelled_like_ours(lower: bytes) -> bool:
+    """An `X-Strangler-*` name in another spelling (underscores), which some servers unify."""
+    return b"_" in lower and lower.replace(b"_", b"-").startswith(STRANGLER_PREFIX)
 
 
 def _more_tokens(tokens: set[bytes] | None, value: bytes) -> set[bytes] | None:
@@ -195,7 +204,7 @@ class ResponseHead:
 
 
 def scan_response(headers: Headers, drop: frozenset[bytes] = frozenset()) -> ResponseHead:
-    """The lines a client receives unchanged (no hop-by-hop, framing, `X-Strangler-Backend` or
+    """The lines a client receives unchanged (no hop-by-hop, framing, `X-Strangler-*` or
     `X-Request-Id`: the proxy sets those) and the backend's framing."""
     kept: list[bytes] = []
     tokens = length = encoding = None
@@ -203,6 +212,8 @@ def scan_response(headers: Headers, drop: frozenset[bytes] = frozenset()) -> Res
         lower = name.lower()
         action = _RESPONSE_ACTIONS.get(lower)
         if action is None:
+            if lower.startswith(STRANGLER_PREFIX) or _spelled_like_ours(lower):
+                continue  # the proxy's own names: a backend can neither set nor leak them
             if not drop or lower not in drop:
                 kept += (name, b": ", value, b"\r\n")
         elif action == _CONNECTION:

@@ -8,6 +8,7 @@ trusted to start the next. A served one reaches the backend as exactly what the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
@@ -224,3 +225,72 @@ def test_awkward_but_valid_requests_are_served_as_sent(edge, case):
             else:
                 assert echoed[key] == value, echoed
     assert clean
+
+
+# --- an attacker's review of the edge ------------------------------------------------------
+
+
+def seen_by_backend(edge, headers: str, target: str = "/x") -> dict:
+    (answer,), _ = converse(edge.proxy_port, get(headers + "Connection: close\r\n", target))
+    assert answer.status == 200, answer.body
+    return answer.json()["headers"]
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["X-Strangler-Shadow", "x-strangler-shadow", "X-STRANGLER-SHADOW", "X_Strangler_Shadow",
+     "x-strangler_shadow", "X-Strangler-Internal-Token", "x_strangler_internal_token",
+     "X-Strangler-Admin-Token", "X-Strangler-Backend", "X-Strangler-Anything"],
+)  # fmt: skip
+def test_no_spelling_of_our_headers_reaches_a_backend(edge, spelling):
+    seen = seen_by_backend(edge, f"{spelling}: spoofed\r\n")
+    assert "spoofed" not in json.dumps(seen)
+    assert seen["x-strangler-internal-token"] == INTERNAL_TOKEN  # only ours, set by the proxy
+
+
+def test_connection_cannot_strip_what_the_proxy_sets(edge):
+    listed = "Host, X-Request-Id, X-Strangler-Internal-Token, X-Forwarded-Proto, X-Forwarded-For"
+    seen = seen_by_backend(
+        edge, f"Connection: {listed}\r\nX-Request-Id: rid-1\r\nX-Forwarded-For: 6.6.6.6\r\n"
+    )
+    assert seen["host"] == "edge" and seen["x-forwarded-host"] == "edge"
+    assert seen["x-request-id"] == "rid-1"
+    assert seen["x-strangler-internal-token"] == INTERNAL_TOKEN
+    assert seen["x-forwarded-proto"] == "http"
+    assert seen["x-forwarded-for"] == "127.0.0.1"  # the listed one dropped, the peer added
+
+
+def test_client_claims_about_its_origin_are_not_passed_on(edge):
+    seen = seen_by_backend(
+        edge,
+        "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\n"
+        "X-Forwarded-Port: 443\r\nX-Forwarded-Prefix: /admin\r\nForwarded: for=6.6.6.6\r\n"
+        "X-Real-IP: 6.6.6.6\r\n",
+    )
+    assert seen["x-forwarded-for"] == "6.6.6.6, 127.0.0.1"  # the rightmost is the proxy's
+    assert (seen["x-forwarded-host"], seen["x-forwarded-proto"]) == ("edge", "http")
+    for dropped in ("x-forwarded-port", "x-forwarded-prefix", "forwarded", "x-real-ip"):
+        assert dropped not in seen
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("abc-123", True), ("a b", False), ("x" * 129, False), ("<script>", False), ("a\x01b", None)],
+)
+def test_request_ids_are_kept_only_when_sane(edge, given, kept):
+    if kept is None:  # a control byte: the head itself is refused
+        (answer,), _ = converse(edge.proxy_port, get(f"X-Request-Id: {given}\r\n"))
+        assert answer.status == 400
+        return
+    (answer,), _ = converse(edge.proxy_port, get(f"X-Request-Id: {given}\r\nConnection: close\r\n"))
+    echoed = answer.json()["headers"]["x-request-id"]
+    assert (echoed == given) is kept and answer.headers["x-request-id"] == echoed
+
+
+def test_a_backend_cannot_set_or_leak_our_headers_to_the_client(edge):
+    (answer,), _ = converse(edge.proxy_port, get("Connection: close\r\n", "/leak"))
+    assert answer.status == 200
+    assert INTERNAL_TOKEN not in str(answer.headers)
+    assert "x-strangler-internal-token" not in answer.headers
+    assert "x_strangler_shadow" not in answer.headers
+    assert answer.headers["x-strangler-backend"] == "a"
