@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from strangler.proxy import steering
 from strangler.proxy.reload import TableWatcher
 from strangler.proxy.settings import ProxySettings
 
@@ -46,6 +47,39 @@ def open_listener(host: str, port: int, variable: str = "") -> socket.socket:
         raise OSError(bind_failure(host, port, exc, variable)) from exc
     sock.setblocking(False)
     return sock
+
+
+def open_worker_listeners(
+    host: str, port: int, count: int, variable: str = ""
+) -> list[socket.socket]:
+    """One listening socket per worker, so the kernel spreads connections evenly among them.
+
+    They form one `SO_REUSEPORT` group, steered by a socket filter that picks among the
+    first `count` members only: a process that joins the group later (same user, its own
+    `SO_REUSEPORT`) is never handed a connection. The address is first bound without
+    `SO_REUSEPORT`, so a port anyone else listens on fails at once. Where the filter cannot
+    be attached, every worker shares one socket instead.
+    """
+    open_listener(host, port, variable).close()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    group: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            group.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            sock.listen(1024)
+            sock.setblocking(False)
+        steering.attach(group[0], count, family)
+    except OSError as exc:
+        for sock in group:
+            sock.close()
+        if isinstance(exc, steering.SteeringUnavailable) or count == 1:
+            return [open_listener(host, port, variable)]
+        raise OSError(bind_failure(host, port, exc, variable)) from exc
+    return group
 
 
 def bind_failure(host: str, port: int, exc: OSError, variable: str = "") -> str:

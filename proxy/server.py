@@ -18,7 +18,7 @@ import uvloop
 
 from strangler.proxy.admin_listener import AdminProtocol
 from strangler.proxy.client_connection import ClientProtocol
-from strangler.proxy.master import Master, open_listener
+from strangler.proxy.master import Master, open_listener, open_worker_listeners
 from strangler.proxy.plane import Plane
 from strangler.proxy.reload import TableWatcher
 from strangler.proxy.settings import ProxySettings
@@ -32,9 +32,12 @@ def run_worker(
     settings: ProxySettings,
     watcher: TableWatcher,
     run_dir: Path,
-    listeners: tuple[socket.socket, socket.socket],
+    listeners: tuple[list[socket.socket], socket.socket],
 ):
     """A worker's life after fork: serve the master's listeners until SIGTERM/SIGINT, drain.
+
+    Of the public sockets (one per worker, see `open_worker_listeners`) it serves its own;
+    the admin socket is shared by all.
 
     `watcher` is the master's (copied by the fork): its table may predate the file, which
     the first poll reads if it changed since the master last looked (a restart after a
@@ -49,7 +52,11 @@ def run_worker(
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
 
     async def serve() -> None:
-        public_sock, admin_sock = listeners
+        group, admin_sock = listeners
+        public_sock = group[index % len(group)]
+        for other in group:
+            if other is not public_sock:
+                other.close()  # this process's copy only: the master keeps them open
         public = await loop.create_server(lambda: ClientProtocol(plane), sock=public_sock)
         admin_server = await loop.create_server(lambda: AdminProtocol(plane), sock=admin_sock)
         plane.start()
@@ -91,16 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ProxySettings.from_env()
         watcher = TableWatcher.load(os.path.abspath(args.routes))
-        listeners = (
-            open_listener(*settings.bind, "STRANGLER_PROXY_BIND"),
-            open_listener(*settings.admin_bind, "STRANGLER_ADMIN_BIND"),
-        )
+        public = open_worker_listeners(*settings.bind, settings.workers, "STRANGLER_PROXY_BIND")
+        admin_sock = open_listener(*settings.admin_bind, "STRANGLER_ADMIN_BIND")
     except (RoutingConfigError, ValueError, OSError) as exc:
         print(f"strangler proxy: {exc}", file=sys.stderr)
         return 2
     raise_file_limit(settings)
-    worker = functools.partial(run_worker, listeners=listeners)
-    return Master(settings, watcher, worker, listeners).run()
+    worker = functools.partial(run_worker, listeners=(public, admin_sock))
+    return Master(settings, watcher, worker, (*public, admin_sock)).run()
 
 
 if __name__ == "__main__":

@@ -130,13 +130,28 @@ def test_a_second_proxy_on_the_same_port_stops_at_once_with_the_address(tmp_path
     assert requests.get(proxy.proxy_url + "/x", timeout=10).json()["backend"] == "a"
 
 
-@pytest.mark.parametrize("which", ["proxy_port", "admin_port"])
-def test_no_process_can_join_the_proxys_ports_with_so_reuseport(proxy, which):
+def test_no_process_can_join_the_admin_port_with_so_reuseport(proxy):
     with socket.socket() as intruder:
         intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         with pytest.raises(OSError, match="in use"):
-            intruder.bind(("127.0.0.1", getattr(proxy, which)))
+            intruder.bind(("127.0.0.1", proxy.admin_port))
+
+
+def test_a_process_joining_the_public_port_with_so_reuseport_gets_no_connection(proxy):
+    """The workers' SO_REUSEPORT group is steered to the workers' own sockets only."""
+    with socket.socket() as intruder:
+        intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        intruder.bind(("127.0.0.1", proxy.proxy_port))  # the kernel lets the same user join...
+        intruder.listen()
+        intruder.setblocking(False)
+        backends = []
+        for _ in range(60):  # a new connection each: each is placed by the kernel anew
+            resp = requests.get(proxy.proxy_url + "/x", headers={"Connection": "close"}, timeout=10)
+            backends.append(resp.headers["X-Strangler-Backend"])
+        assert backends == ["a"] * 60  # ...but every connection reached the proxy
+        with pytest.raises(BlockingIOError):
+            intruder.accept()
 
 
 def test_readiness_answered_by_another_process_is_not_readiness(supervisor):
