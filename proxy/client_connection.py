@@ -125,10 +125,9 @@ class ClientProtocol(RequestReader):
         except httptools.HttpParserUpgrade:
             # Upgrades are not tunnelled: the request is served as plain HTTP (its `Upgrade`
             # is hop-by-hop, dropped) and the connection ends with its answer.
-            if self.incoming is None and self.current is not None:
-                self.current.keep_alive = False
-                for queued in self.queue:
-                    queued.keep_alive = False
+            last = self.queue[-1] if self.queue else self.current
+            if self.incoming is None and last is not None:
+                last.keep_alive = False  # the upgrade request: the ones before it are served
                 self.pause_reading("upgrade")
         except Refusal as exc:
             self.refuse(exc)

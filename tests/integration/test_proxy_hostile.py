@@ -188,6 +188,9 @@ SERVED = [
     Served("websocket upgrade, served plain", get("Connection: Upgrade\r\n"
            "Upgrade: websocket\r\n"), [{"path": "/x", "upgrade": None}], keeps_open=False,
            like="nginx without upgrade config"),
+    Served("pipelined before a websocket upgrade", get(target="/one") + get(
+           "Connection: Upgrade\r\nUpgrade: websocket\r\n", "/two"),
+           [{"path": "/one"}, {"path": "/two"}], [200, 200], keeps_open=False),
     Served("pipelined, answered in order",
            get(target="/one") + get(target="/slow?seconds=0.3") + get(target="/three"),
            [{"path": "/one"}, {"path": "/slow"}, {"path": "/three"}], [200, 200, 200]),
@@ -294,3 +297,11 @@ def test_a_backend_cannot_set_or_leak_our_headers_to_the_client(edge):
     assert "x-strangler-internal-token" not in answer.headers
     assert "x_strangler_shadow" not in answer.headers
     assert answer.headers["x-strangler-backend"] == "a"
+
+
+def test_a_refusal_behind_pipelined_requests_comes_after_their_answers(edge):
+    data = get(target="/slow?seconds=0.3") + get(target="/two") + get(method="TRACE") + SENTINEL
+    answers, _ = converse(edge.proxy_port, data)
+    assert [a.status for a in answers] == [200, 200, 405]
+    assert [a.json().get("path") for a in answers[:2]] == ["/slow", "/two"]
+    assert answers[2].json()["error"] == "method_not_allowed"
