@@ -31,7 +31,12 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
     write_atomically(
         routes, routes_text({"a": f"http://127.0.0.1:{a}", "b": f"http://127.0.0.1:{b}"}, 100)
     )
-    cfg = replace(StackConfig.on_free_ports(base / "var"), workers=1)
+    # No Redis here: placements are queued, so no answer waits on a store that is not there.
+    cfg = replace(
+        StackConfig.on_free_ports(base / "var"),
+        workers=1,
+        env={"STRANGLER_AFFINITY_WRITES": "queued"},
+    )
     with Supervisor(log_dir=base / "logs") as sup:
         sup.start(echo_spec("a", a, "gthread"))
         sup.start(echo_spec("b", b, "gthread"))
