@@ -36,6 +36,7 @@ class RequestReader(asyncio.Protocol):
         self.head_size = 0  # bytes of the head being read, as the parser reports them
         self.reading_head = True  # until this request's headers are complete
         self.raw_head = 0  # bytes received while the head was still incomplete
+        self.head_since: float | None = None  # when the head being read began (see ClientProtocol)
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
@@ -75,8 +76,6 @@ class RequestReader(asyncio.Protocol):
         self.reading_head = False
         self.raw_head = 0
         self.head_since = None
-
-    head_since: float | None = None  # when the head being read began (ClientProtocol times it)
 
 
 class ClientProtocol(RequestReader):
