@@ -86,6 +86,11 @@ def _fd_targets(pid: int) -> list[str]:
     return targets
 
 
+def listening(port: int) -> bool:
+    """Whether any socket (of any user) listens on `port`, as /proc/net/tcp* tells."""
+    return bool(_listening_inodes(port))
+
+
 def session_of(pid: int) -> int | None:
     """The session id of a process (a child started with a new session leads its own)."""
     return _stat_field(pid, 3)

@@ -280,6 +280,11 @@ def _holds_its_ports(child: Child) -> bool:
                 f"seems to run there. Stop it, or move this one with {port.variable}=HOST:PORT"
             )
         if not holders:
+            if listeners.listening(port.port):  # held, by a process we may not inspect
+                raise StartError(
+                    f"{child.name}: port {port.port} ({port.variable}) is held by a process of "
+                    f"another user. Stop it, or move this one with {port.variable}=HOST:PORT"
+                )
             return False
     return True
 
