@@ -6,11 +6,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from strangler.proxy import dashboard, forwarding, own_responses
+import httptools
+
+from strangler.proxy import dashboard, edge_rules, forwarding, own_responses
 from strangler.proxy.admin import Reply
 from strangler.proxy.client_connection import RequestReader
 from strangler.proxy.dashboard_server import AdminRequest, EmbeddedSide, Toolkit, answer
-from strangler.proxy.upstream_connection import HTTP_ERRORS
 
 if TYPE_CHECKING:
     from strangler.proxy.plane import Plane
@@ -40,14 +41,24 @@ class AdminProtocol(RequestReader):
             self.body += body
 
     def data_received(self, data: bytes) -> None:
+        if self.transport is None:
+            return
         try:
-            self.parser.feed_data(data)
-        except HTTP_ERRORS:
-            if self.transport is not None:
-                self.transport.write(
-                    own_responses.error_response(400, "bad_request", "malformed HTTP", close=True)
+            self.feed(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade, edge_rules.Refusal) as exc:
+            refusal = (
+                exc if isinstance(exc, edge_rules.Refusal) else edge_rules.of_parser_error(exc)
+            )
+            self.transport.write(
+                own_responses.error_response(
+                    refusal.status, refusal.error, refusal.message, close=True
                 )
-                self.transport.close()
+            )
+            self.transport.close()
+            self.transport = None
+
+    def on_headers_complete(self) -> None:
+        self.head_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

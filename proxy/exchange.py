@@ -13,8 +13,8 @@ from strangler.proxy.forwarding import (
     LAST_CHUNK,
     chunk,
     header_value,
+    normalised_target,
     request_id_of,
-    routing_path,
     scan_request,
     upstream_head,
 )
@@ -92,10 +92,15 @@ class Exchange(GatewaySide):
 
     def start(self) -> None:
         plane = self.plane
-        path = routing_path(self.path)
+        normal = normalised_target(self.path)
+        path = None
+        if normal is not None:
+            path, forwarded = normal
+            if forwarded is not self.path:  # the backend gets the path the route was chosen on
+                self.target = forwarded + self.target[len(self.path) :]
         if path is None:
             self.fail(400, "bad_request", "the request target must be an absolute path")
-        elif path.startswith("/_strangler/"):
+        elif path.startswith("/_strangler/") or path == "/_strangler":
             self.fail(404, "not_found", "no such path")
         elif self.content_length is not None and self.content_length > plane.settings.max_body:
             self.too_large()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -52,8 +52,12 @@ def request_id_of(value: bytes | None) -> bytes:
 _DROP, _LENGTH, _ENCODING, _EXPECT, _REQUEST_ID, _FORWARDED_FOR, _HOST, _CONNECTION = range(8)
 _REQUEST_ACTIONS = {
     **dict.fromkeys(HOP_BY_HOP, _DROP),
+    # Claims about the client only this hop may make (it sets X-Forwarded-For/-Host/-Proto);
+    # the other X-Forwarded-* are dropped in `scan_request`.
     b"x-forwarded-proto": _DROP,
     b"x-forwarded-host": _DROP,
+    b"forwarded": _DROP,
+    b"x-real-ip": _DROP,
     b"connection": _CONNECTION,
     b"content-length": _LENGTH,
     b"transfer-encoding": _ENCODING,
@@ -107,14 +111,14 @@ def scan_request(headers: Headers, drop: frozenset[bytes] = frozenset()) -> Requ
                 if head.strangler is None:
                     head.strangler = {}
                 head.strangler.setdefault(lower.decode("latin-1"), value.decode("latin-1"))
-            elif b"_" in lower and lower.replace(b"_", b"-").startswith(STRANGLER_PREFIX):
+            elif _spelled_like_ours(lower) or lower.startswith(b"x-forwarded-"):
                 # Some servers map X_Strangler_Shadow onto X-Strangler-Shadow: drop it too.
                 continue
             elif not drop or lower not in drop:
                 kept += (name, b": ", value, b"\r\n")
             continue
-        if drop and lower in drop and action in (_FORWARDED_FOR, _HOST):
-            continue  # named in `Connection`: not forwarded
+        if drop and lower in drop and action == _FORWARDED_FOR:
+            continue  # named in `Connection`: not forwarded (this hop still adds the client)
         if action == _CONNECTION:
             tokens = _more_tokens(tokens, value)
         elif action == _LENGTH:
@@ -135,6 +139,11 @@ def scan_request(headers: Headers, drop: frozenset[bytes] = frozenset()) -> Requ
         return scan_request(headers, frozenset(tokens))
     head.kept = b"".join(kept)
     return head
+
+
+def _spelled_like_ours(lower: bytes) -> bool:
+    """An `X-Strangler-*` name in another spelling (underscores), which some servers unify."""
+    return b"_" in lower and lower.replace(b"_", b"-").startswith(STRANGLER_PREFIX)
 
 
 def _more_tokens(tokens: set[bytes] | None, value: bytes) -> set[bytes] | None:
@@ -197,7 +206,7 @@ class ResponseHead:
 
 
 def scan_response(headers: Headers, drop: frozenset[bytes] = frozenset()) -> ResponseHead:
-    """The lines a client receives unchanged (no hop-by-hop, framing, `X-Strangler-Backend` or
+    """The lines a client receives unchanged (no hop-by-hop, framing, `X-Strangler-*` or
     `X-Request-Id`: the proxy sets those) and the backend's framing."""
     kept: list[bytes] = []
     tokens = length = encoding = None
@@ -205,6 +214,8 @@ def scan_response(headers: Headers, drop: frozenset[bytes] = frozenset()) -> Res
         lower = name.lower()
         action = _RESPONSE_ACTIONS.get(lower)
         if action is None:
+            if lower.startswith(STRANGLER_PREFIX) or _spelled_like_ours(lower):
+                continue  # the proxy's own names: a backend can neither set nor leak them
             if not drop or lower not in drop:
                 kept += (name, b": ", value, b"\r\n")
         elif action == _CONNECTION:
@@ -242,8 +253,8 @@ def client_head(
 def routing_path(target_path: bytes) -> str | None:
     """The path routes are matched on: percent-decoded, without dot segments or doubled slashes.
 
-    The target itself is forwarded unchanged; normalising only the matched path keeps
-    `/api/%76erification/` or `/api/x/../verification/` from slipping past a route.
+    Decoding comes first, so `%2F` is a slash and `%2e%2e` a dot segment: `/api/%76erification/`
+    or `/api/x/..%2Fverification/` cannot slip past a route (see `normalised_target`).
     None when the target is not an absolute path (absolute-form or `*`).
     """
     if not target_path.startswith(b"/"):
@@ -266,6 +277,27 @@ def routing_path(target_path: bytes) -> str | None:
         if last:
             out.append("")
     return "/" + "/".join(out)
+
+
+# Bytes a path is forwarded with unescaped (RFC 3986 pchar and "/"); anything else is %XX.
+PATH_SAFE = "/!$&'()*+,;=:@-._~"
+_PLAIN_PATH = re.compile(rb"[A-Za-z0-9/!$&'()*+,;=:@._~-]*")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def normalised_target(target_path: bytes) -> tuple[str, bytes] | None:
+    """The path routes match on and the path the backend receives, which is the same path
+    (re-encoded): no spelling reaches a backend as another path than the one routed.
+
+    None when the target is no absolute path or its decoded path holds control bytes.
+    """
+    plain = _PLAIN_PATH.fullmatch(target_path) and target_path.startswith(b"/")
+    if plain and b"/." not in target_path and b"//" not in target_path:
+        return target_path.decode("ascii"), target_path  # the usual case: nothing to do
+    path = routing_path(target_path)
+    if path is None or _CONTROL.search(path):
+        return None
+    return path, quote(path.encode("utf-8", "surrogateescape"), safe=PATH_SAFE).encode("ascii")
 
 
 def chunk(data: bytes) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import shutil
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from strangler.proxy import history, metrics
+from strangler.proxy import history, metrics, steering
 from strangler.proxy.reload import TableWatcher
 from strangler.proxy.settings import ProxySettings
 
@@ -28,16 +29,73 @@ RESTART_WINDOW = 10.0
 Worker = Callable[[int, ProxySettings, TableWatcher, Path], None]
 
 
-def check_bindable(*addresses: tuple[str, int]) -> None:
-    """Fail before forking when a listen address is unusable (the message names it)."""
-    for host, port in addresses:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
+def open_listener(host: str, port: int, variable: str = "") -> socket.socket:
+    """The one listening socket of an address, bound by the master before any worker forks.
+
+    No `SO_REUSEPORT`: the workers share this socket (inherited by fork), so no other
+    process, even one of the same user, can bind the address while the proxy holds it.
+    `SO_REUSEADDR` only lets a restarted proxy bind past old connections in TIME_WAIT.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise OSError(bind_failure(host, port, exc, variable)) from exc
+    sock.setblocking(False)
+    return sock
+
+
+def open_worker_listeners(
+    host: str, port: int, count: int, variable: str = ""
+) -> list[socket.socket]:
+    """One listening socket per worker, so the kernel spreads connections evenly among them.
+
+    They form one `SO_REUSEPORT` group, steered by a socket filter that picks among the
+    first `count` members only: a process that joins the group later (same user, its own
+    `SO_REUSEPORT`) is never handed a connection. The address is first bound without
+    `SO_REUSEPORT`, so a port anyone else listens on fails at once. Where the filter cannot
+    be attached, every worker shares one socket instead.
+    """
+    open_listener(host, port, variable).close()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    group: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            group.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            try:
-                sock.bind((host, port))
-            except OSError as exc:
-                raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+            sock.bind((host, port))
+            sock.listen(1024)
+            sock.setblocking(False)
+        steering.attach(group[0], count, family)
+    except OSError as exc:
+        for sock in group:
+            sock.close()
+        if isinstance(exc, steering.SteeringUnavailable) or count == 1:
+            return [open_listener(host, port, variable)]
+        raise OSError(bind_failure(host, port, exc, variable)) from exc
+    return group
+
+
+def bind_failure(host: str, port: int, exc: OSError, variable: str = "") -> str:
+    """What to tell a user whose listen address cannot be bound, and what to do about it."""
+    where = f"{host}:{port}" + (f" ({variable})" if variable else "")
+    message = f"cannot listen on {where}: {exc.strerror or exc}"
+    if exc.errno == errno.EADDRINUSE:
+        message += ": another process listens there; stop it"
+        message += f", or set {variable} to a free address" if variable else ""
+    return message
+
+
+def check_bindable(*addresses: tuple[str, int]) -> None:
+    """Fail before starting anything when a listen address is taken (the message names it)."""
+    for host, port in addresses:
+        open_listener(host, port).close()
 
 
 def _die_with_parent() -> None:
@@ -46,8 +104,15 @@ def _die_with_parent() -> None:
 
 
 class Master:
-    def __init__(self, settings: ProxySettings, watcher: TableWatcher, worker: Worker) -> None:
+    def __init__(
+        self,
+        settings: ProxySettings,
+        watcher: TableWatcher,
+        worker: Worker,
+        listeners: tuple[socket.socket, ...] = (),
+    ) -> None:
         self.settings = settings
+        self.listeners = listeners  # inherited by every worker; closed once they all stopped
         self.watcher = watcher
         self.worker = worker
         self.pids: dict[int, int] = {}  # pid -> worker index
@@ -150,5 +215,7 @@ class Master:
         for pid in self.pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        for sock in self.listeners:
+            sock.close()
         if self.own_run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sized
 from pathlib import Path
 from typing import Protocol
 
@@ -34,9 +35,16 @@ class Connection(Protocol):
     """A client connection as the plane sees it (`client_connection.ClientProtocol`)."""
 
     current: object | None  # the exchange under way, if any
+    queue: Sized  # pipelined exchanges after it
     last_seen: float
+    head_since: float | None  # when the head being read began (None: none is)
+    incoming: object | None  # the exchange whose body is being read, if any
 
     def close(self) -> None: ...
+
+    def head_timed_out(self) -> None: ...
+
+    def body_timed_out(self) -> None: ...
 
     def abort(self) -> None: ...
 
@@ -180,8 +188,33 @@ class Plane:
             for client in [c for c in self.clients if c.current is None]:
                 if now - client.last_seen > idle:
                     client.close()
+        self._expire_heads(now)
         if not self.stopping:
             self.loop.call_later(HOUSEKEEPING_INTERVAL, self._housekeeping_tick)
+
+    def _expire_heads(self, now: float) -> None:
+        """408 and a close for clients whose head takes longer than the header timeout, or
+        whose body has been silent longer than the read timeout."""
+        deadline = now - self.settings.header_timeout
+        silent = now - self.settings.read_timeout
+        for client in list(self.clients):
+            if client.head_since is not None and client.head_since < deadline:
+                client.head_timed_out()
+            elif client.incoming is not None and client.last_seen < silent:
+                client.body_timed_out()
+
+    def make_room(self) -> bool:
+        """Whether a new client connection may be taken: under the cap, or once the connection
+        that waits longest without a request under way (idle, or reading its head) is closed."""
+        if len(self.clients) < self.settings.max_clients:
+            return True
+        waiting = [c for c in self.clients if c.current is None and not c.queue]
+        if not waiting:
+            return False
+        victim = min(waiting, key=lambda c: c.head_since or c.last_seen)
+        self.clients.discard(victim)  # before its connection_lost: not chosen twice
+        victim.abort()
+        return True
 
     async def _probe(self, name: str) -> None:
         """GET the backend's health path on a fresh connection; any answer below 500 is healthy."""

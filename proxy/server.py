@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -17,7 +19,7 @@ import uvloop
 from strangler.proxy.admin_listener import AdminProtocol
 from strangler.proxy.client_connection import ClientProtocol
 from strangler.proxy.dashboard_server import Toolkit
-from strangler.proxy.master import Master, check_bindable
+from strangler.proxy.master import Master, open_listener, open_worker_listeners
 from strangler.proxy.plane import Plane
 from strangler.proxy.reload import TableWatcher
 from strangler.proxy.settings import ProxySettings
@@ -26,20 +28,17 @@ from strangler.routing.records import RoutingConfigError
 log = logging.getLogger("strangler.proxy")
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A listener every worker opens on the same port: the kernel spreads connections."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
+def run_worker(
+    index: int,
+    settings: ProxySettings,
+    watcher: TableWatcher,
+    run_dir: Path,
+    listeners: tuple[list[socket.socket], socket.socket],
+):
+    """A worker's life after fork: serve the master's listeners until SIGTERM/SIGINT, drain.
 
-
-def run_worker(index: int, settings: ProxySettings, watcher: TableWatcher, run_dir: Path):
-    """A worker's life after fork: serve until SIGTERM/SIGINT, drain, return.
+    Of the public sockets (one per worker, see `open_worker_listeners`) it serves its own;
+    the admin socket is shared by all.
 
     `watcher` is the master's (copied by the fork): its table may predate the file, which
     the first poll reads if it changed since the master last looked (a restart after a
@@ -55,11 +54,14 @@ def run_worker(index: int, settings: ProxySettings, watcher: TableWatcher, run_d
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
 
     async def serve() -> None:
-        public = await loop.create_server(
-            lambda: ClientProtocol(plane), sock=listening_socket(*settings.bind)
-        )
+        group, admin_sock = listeners
+        public_sock = group[index % len(group)]
+        for other in group:
+            if other is not public_sock:
+                other.close()  # this process's copy only: the master keeps them open
+        public = await loop.create_server(lambda: ClientProtocol(plane), sock=public_sock)
         admin_server = await loop.create_server(
-            lambda: AdminProtocol(plane, toolkit), sock=listening_socket(*settings.admin_bind)
+            lambda: AdminProtocol(plane, toolkit), sock=admin_sock
         )
         plane.start()
         await stop
@@ -75,6 +77,21 @@ def run_worker(index: int, settings: ProxySettings, watcher: TableWatcher, run_d
         loop.close()
 
 
+def raise_file_limit(settings: ProxySettings) -> None:
+    """Let a worker hold its connection cap: each client and its upstream take a descriptor."""
+    wanted = settings.max_clients * 2 + settings.pool_size * 4 + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    if limit < wanted:
+        log.warning(
+            "open files limited to %d: STRANGLER_MAX_CLIENTS=%d needs about %d",
+            limit, settings.max_clients, wanted,
+        )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="strangler.proxy.server", description=__doc__)
     parser.add_argument("--routes", required=True, help="the routing table (routes.yaml)")
@@ -85,11 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ProxySettings.from_env()
         watcher = TableWatcher.load(os.path.abspath(args.routes))
-        check_bindable(settings.bind, settings.admin_bind)
+        public = open_worker_listeners(*settings.bind, settings.workers, "STRANGLER_PROXY_BIND")
+        admin_sock = open_listener(*settings.admin_bind, "STRANGLER_ADMIN_BIND")
     except (RoutingConfigError, ValueError, OSError) as exc:
         print(f"strangler proxy: {exc}", file=sys.stderr)
         return 2
-    return Master(settings, watcher, run_worker).run()
+    raise_file_limit(settings)
+    worker = functools.partial(run_worker, listeners=(public, admin_sock))
+    return Master(settings, watcher, worker, (*public, admin_sock)).run()
 
 
 if __name__ == "__main__":

@@ -40,6 +40,10 @@ class ProxySettings:
     max_body: int = 1024 * 1024  # request bodies over this answer 413
     idle_timeout: float = 1.0  # pooled upstream connections idle longer are closed
     client_idle_timeout: float = 75.0  # keep-alive clients silent longer are disconnected
+    header_timeout: float = 10.0  # seconds from a connection (or a request's first byte) to
+    # the end of its head; a slower client gets 408 and is disconnected
+    max_clients: int = 1024  # client connections per worker; beyond, idle ones are closed to
+    # make room, and when none is idle a new connection gets 503
     pool_size: int = 64  # idle upstream connections kept per backend and worker
     circuit_threshold: int = 3  # consecutive connect failures that open a circuit
     circuit_cooldown: float = 0.5  # seconds before an open circuit's backend is probed
@@ -85,6 +89,8 @@ class ProxySettings:
             max_body=number("STRANGLER_MAX_BODY", 1024 * 1024, int),
             idle_timeout=number("STRANGLER_UPSTREAM_IDLE_TIMEOUT", 1.0),
             client_idle_timeout=number("STRANGLER_CLIENT_IDLE_TIMEOUT", 75.0),
+            header_timeout=number("STRANGLER_HEADER_TIMEOUT", 10.0),
+            max_clients=number("STRANGLER_MAX_CLIENTS", 1024, int),
             pool_size=number("STRANGLER_UPSTREAM_POOL", 64, int),
             circuit_threshold=number("STRANGLER_CIRCUIT_THRESHOLD", 3, int),
             circuit_cooldown=number("STRANGLER_CIRCUIT_COOLDOWN", 0.5),

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 
 from strangler.control import dataplane
+from strangler.stack import listeners
 from strangler.stack.supervisor import Child, ChildSpec, StartError, Supervisor
 
 RESTARTS_ALLOWED = 5  # per child within RESTART_WINDOW, then the command gives up
@@ -37,6 +38,16 @@ def run(
     banner, so whoever reads the banner finds the data plane; removed after every child
     has stopped. 0 after a signal, 1 when a child cannot start or keeps exiting.
     """
+    taken = [
+        f"{spec.name}: {problem}"
+        for spec in specs
+        for port in spec.ports
+        if (problem := listeners.taken(port)) is not None
+    ]
+    if taken:  # every taken port at once, before anything starts
+        for line in taken:
+            print(f"strangler {verb}: {line}", file=sys.stderr)
+        return 1
     previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     sup = Supervisor(prefix_output=True)
     try:

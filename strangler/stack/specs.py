@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from strangler.control import project, status
+from strangler.stack.listeners import Port
 from strangler.stack.supervisor import ChildSpec, free_port, http_ready, python_module, redis_ready
 
 
@@ -98,6 +99,14 @@ class StackConfig:
         return f"{self.admin_host or self.host}:{self.admin_port}"
 
     @property
+    def edge_ports(self) -> tuple[Port, ...]:
+        """The data plane's public and admin listeners."""
+        return (
+            Port(self.proxy_host or self.host, self.proxy_port, "STRANGLER_PROXY_BIND"),
+            Port(self.admin_host or self.host, self.admin_port, "STRANGLER_ADMIN_BIND"),
+        )
+
+    @property
     def proxy_url(self) -> str:
         return self.url(self.proxy_port, self.proxy_host)
 
@@ -150,7 +159,8 @@ def redis_spec(cfg: StackConfig, persist: bool = True, quiet: bool = False) -> C
         "--protected-mode", "yes",
         *(["--loglevel", "warning"] if quiet else []),
     ]  # fmt: skip
-    return ChildSpec("redis", argv, ready=redis_ready(cfg.host, cfg.redis_port))
+    port = Port(cfg.host, cfg.redis_port, "STRANGLER_REDIS_BIND")
+    return ChildSpec("redis", argv, ready=redis_ready(cfg.host, cfg.redis_port), ports=(port,))
 
 
 def monolith_spec(cfg: StackConfig) -> ChildSpec:
@@ -159,7 +169,7 @@ def monolith_spec(cfg: StackConfig) -> ChildSpec:
     env = {**cfg.common_env(), "MONOLITH_BIND": f"{cfg.host}:{cfg.monolith_port}"}
     return ChildSpec(
         "monolith", argv, env=env, ready=http_ready(cfg.monolith_url + "/healthz"),
-        url=cfg.monolith_url,
+        url=cfg.monolith_url, ports=(Port(cfg.host, cfg.monolith_port, "MONOLITH_BIND"),),
     )  # fmt: skip
 
 
@@ -169,7 +179,7 @@ def service_spec(cfg: StackConfig) -> ChildSpec:
     env = {**cfg.common_env(), "VERIFICATION_BIND": f"{cfg.host}:{cfg.service_port}"}
     return ChildSpec(
         "verification", argv, env=env, ready=http_ready(cfg.service_url + "/healthz"),
-        url=cfg.service_url,
+        url=cfg.service_url, ports=(Port(cfg.host, cfg.service_port, "VERIFICATION_BIND"),),
     )  # fmt: skip
 
 
@@ -198,7 +208,7 @@ def proxy_spec(
     workers = int(env.get("STRANGLER_WORKERS") or os.environ.get("STRANGLER_WORKERS") or 0)
     token = env.get("STRANGLER_ADMIN_TOKEN") or os.environ.get("STRANGLER_ADMIN_TOKEN")
     ready = _proxy_ready(cfg.admin_url, token, workers or os.cpu_count())
-    return ChildSpec("proxy", argv, env=env, ready=ready, url=cfg.proxy_url)
+    return ChildSpec("proxy", argv, env=env, ready=ready, url=cfg.proxy_url, ports=cfg.edge_ports)
 
 
 DATA_PLANES = ("embedded", "haproxy")
@@ -244,7 +254,7 @@ def haproxy_spec(
         env["STRANGLER_WORKERS"] = str(cfg.workers)
     token = env.get("STRANGLER_ADMIN_TOKEN") or os.environ.get("STRANGLER_ADMIN_TOKEN")
     ready = _proxy_ready(cfg.admin_url, token, 1)
-    return ChildSpec("haproxy", argv, env=env, ready=ready, url=cfg.proxy_url)
+    return ChildSpec("haproxy", argv, env=env, ready=ready, url=cfg.proxy_url, ports=cfg.edge_ports)
 
 
 def _proxy_ready(admin_url: str, token: str | None, workers: int | None) -> Callable[[], bool]:

@@ -18,6 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from strangler.stack import listeners
+from strangler.stack.listeners import Port
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -102,6 +105,9 @@ class ChildSpec:
     ready: Callable[[], bool] | None = None
     url: str | None = None
     cwd: str | None = None
+    # The addresses it listens on: each must be free before it starts, and held by it
+    # (not by another process answering its readiness probe) before it counts as ready.
+    ports: tuple[Port, ...] = ()
 
 
 @dataclass
@@ -150,6 +156,10 @@ class Supervisor:
         return self._forker.submit(subprocess.Popen, argv, **options).result()
 
     def start(self, spec: ChildSpec, timeout: float = 30.0) -> Child:
+        for port in spec.ports:
+            problem = listeners.taken(port)
+            if problem is not None:
+                raise StartError(f"{spec.name} cannot start: {problem}")
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
         log_path = None
         if self.prefix_output:
@@ -190,7 +200,7 @@ class Supervisor:
                     f"{child.name} exited with status {child.process.returncode} before it was "
                     f"ready\n{child.log_tail()}"
                 )
-            if child.spec.ready is None or child.spec.ready():
+            if (child.spec.ready is None or child.spec.ready()) and _holds_its_ports(child):
                 return
             if time.monotonic() > deadline:
                 raise StartError(f"{child.name} not ready after {timeout:.0f}s\n{child.log_tail()}")
@@ -249,6 +259,34 @@ class Supervisor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
+
+
+def _holds_its_ports(child: Child) -> bool:
+    """Whether the child's own processes (its session) hold every port it declares.
+
+    Raises StartError when another process holds one: the readiness probe was answered by
+    someone else (another stack on the same ports), which will not go away by waiting.
+    """
+    for port in child.spec.ports:
+        holders = listeners.owners(port.port)
+        if holders is None:  # no /proc: the bind check before the start is all we have
+            continue
+        foreign = {pid for pid in holders if listeners.session_of(pid) != child.process.pid}
+        if foreign:
+            pid = min(foreign)
+            raise StartError(
+                f"{child.name}: port {port.port} ({port.variable}) is held by pid {pid} "
+                f"({listeners.command_line(pid)}), not by the process started; another stack "
+                f"seems to run there. Stop it, or move this one with {port.variable}=HOST:PORT"
+            )
+        if not holders:
+            if listeners.listening(port.port):  # held, by a process we may not inspect
+                raise StartError(
+                    f"{child.name}: port {port.port} ({port.variable}) is held by a process of "
+                    f"another user. Stop it, or move this one with {port.variable}=HOST:PORT"
+                )
+            return False
+    return True
 
 
 def _relay_prefixed(name: str, process: subprocess.Popen) -> None:

@@ -1,8 +1,9 @@
 """A tiny WSGI backend for proxy tests: echoes what it received, as JSON, under gunicorn.
 
 `ECHO_NAME` names the backend in every answer. `/slow?seconds=N` sleeps first,
-`/stream` answers without a Content-Length (chunked), `/status/N` answers status N, and each
-`set=Name:Value` query parameter becomes a response header (`Cache-Control`, say). While the
+`/stream` answers without a Content-Length (chunked), `/status/N` answers status N, each
+`set=Name:Value` query parameter becomes a response header (`Cache-Control`, say), and `/leak`
+answers with the internal token it received in `X-Strangler-*` headers of its own. While the
 file named by `ECHO_REFUSE_FILE` exists, every request is answered 503 with the JSON error
 code the file holds (`unavailable`: what the service answers when its store is down).
 """
@@ -52,9 +53,14 @@ def app(environ, start_response):
         "body_sha256": hashlib.sha256(body).hexdigest(),
     }
     data = json.dumps(answer).encode()
+    leaks = []
+    if path == "/leak":  # a careless backend: the proxy must not pass these on
+        token = environ.get("HTTP_X_STRANGLER_INTERNAL_TOKEN", "")
+        leaks = [("X-Strangler-Internal-Token", token), ("x_strangler_shadow", "1")]
     start_response(
         status,
         [
+            *leaks,
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(data))),
             ("X-Strangler-Backend", "spoofed-by-backend"),

@@ -209,10 +209,10 @@ def test_the_proxys_own_answers_name_it_and_keep_the_request_id(stack, method, p
 @pytest.mark.parametrize(
     "request_bytes",
     [
-        b"GET http://elsewhere/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"NOT HTTP AT ALL\r\n\r\n",
     ],
-    ids=["absolute-form", "malformed"],
+    ids=["asterisk-form", "malformed"],
 )
 def test_the_proxys_400s_name_it_and_carry_a_request_id(stack, request_bytes):
     raw = raw_exchange(stack.proxy_port, request_bytes)

@@ -208,3 +208,28 @@ def test_routing_path_normalises_what_routes_match(target, expected):
 def test_chunk_encoding():
     assert forwarding.chunk(b"hello world, 17 b") == b"11\r\nhello world, 17 b\r\n"
     assert forwarding.LAST_CHUNK == b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("target", "routed", "forwarded"),
+    [
+        (b"/api/verification/send", "/api/verification/send", b"/api/verification/send"),
+        (b"/api/%76erification/send", "/api/verification/send", b"/api/verification/send"),
+        (b"/api%2Fverification", "/api/verification", b"/api/verification"),
+        (b"/a/%2e%2e/b", "/b", b"/b"),
+        (b"/a//b/./c/", "/a/b/c/", b"/a/b/c/"),
+        (b"/a%3Fb", "/a?b", b"/a%3Fb"),
+        (b"/a%25b", "/a%b", b"/a%25b"),
+        (b"/a%20b", "/a b", b"/a%20b"),
+        (b"/caf%C3%A9", "/caf\u00e9", b"/caf%C3%A9"),
+        (b"/bad%FF", "/bad\udcff", b"/bad%FF"),
+        (b"/a%00", None, None),
+        (b"/a%0Ab", None, None),
+        (b"*", None, None),
+    ],
+)
+def test_normalised_target_forwards_the_path_it_routed_on(target, routed, forwarded):
+    normal = forwarding.normalised_target(target)
+    assert normal == (None if routed is None else (routed, forwarded))
+    if normal is not None:  # the forwarded path routes to the same place again
+        assert forwarding.routing_path(normal[1]) == routed

@@ -36,9 +36,22 @@ def test_the_environment_sets_them() -> None:
         ("STRANGLER_AFFINITY_WRITES", "lazy", "expected one of confirmed, queued"),
         ("STRANGLER_AFFINITY_QUEUE", "-5", "must be positive"),
         ("STRANGLER_AFFINITY_QUEUE", "1.5", "expected a number"),
+        ("STRANGLER_HEADER_TIMEOUT", "0", "must be positive"),
+        ("STRANGLER_HEADER_TIMEOUT", "ten", "expected a number"),
+        ("STRANGLER_MAX_CLIENTS", "0", "must be positive"),
+        ("STRANGLER_MAX_CLIENTS", "many", "expected a number"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as caught:
         ProxySettings.from_env({name: value})
     assert name in str(caught.value)
+
+
+def test_the_edge_limits_default_to_10_s_and_1024_clients_and_can_be_set() -> None:
+    defaults = ProxySettings.from_env({})
+    assert (defaults.header_timeout, defaults.max_clients) == (10.0, 1024)
+    given = ProxySettings.from_env(
+        {"STRANGLER_HEADER_TIMEOUT": "2.5", "STRANGLER_MAX_CLIENTS": "64"}
+    )
+    assert (given.header_timeout, given.max_clients) == (2.5, 64)
