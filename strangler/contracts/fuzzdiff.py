@@ -89,7 +89,8 @@ def curl(call: Call, base: str, sink: str | None) -> str:
         placeholder = "<the code the sink got>" if call.sink_code == "right" else "<a wrong code>"
         parts += ["--data-binary", _quote_body(call.body_for(placeholder))]
         where = f"{sink}/messages?to=..." if sink else "the webhook sink"
-        return " ".join(parts) + f"   # {placeholder[1:-1]}: read it from {where}"
+        note = "read it from" if call.sink_code == "right" else "each digit plus 1 of the code at"
+        return " ".join(parts) + f"   # {note} {where}"
     if call.body is not None:
         parts += ["--data-binary", _quote_body(call.body)]
     return " ".join(parts)
@@ -157,7 +158,9 @@ def _group_lines(
     ]
     lines += [f"  {m.path}: legacy {m.recorded}, candidate {m.actual}" for m in first.mismatches]
     calls = first.case.calls[: first.upto + 1]
-    steps = f"{len(calls)} requests in order" if len(calls) > 1 else "1 request"
-    lines.append(f"  reproduce ({steps}, the last one differs; same against the legacy):")
+    steps = "1 request"
+    if len(calls) > 1:
+        steps = f"{len(calls)} requests in order; the last one differs"
+    lines.append(f"  reproduce ({steps}; the legacy gets the same):")
     lines += [f"    {curl(call, base, sink)}" for call in calls]
     return lines
