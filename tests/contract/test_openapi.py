@@ -136,7 +136,9 @@ def body_of(step: Step, values: dict[str, Any]) -> tuple[Any, int]:
         return NO_BODY, len(data.encode())
 
 
-def request_problems(operation: dict[str, Any], step: Step, values: dict[str, Any]) -> list[str]:
+def request_problems(
+    operation: dict[str, Any], where: tuple[str, ...], step: Step, values: dict[str, Any]
+) -> list[str]:
     """Why the document refuses the request (empty: it accepts it)."""
     headers = {k.lower(): str(v) for k, v in render(step.request.headers, values).items()}
     found = []
@@ -156,17 +158,9 @@ def request_problems(operation: dict[str, Any], step: Step, values: dict[str, An
         elif document is NO_BODY:
             found.append("the body is not JSON")
         else:
-            schema = pointer(*OPERATION_AT[id(operation)], "requestBody", "content",
-                             "application/json", "schema")  # fmt: skip
+            schema = pointer(*where, "requestBody", "content", "application/json", "schema")
             found += [f"body{e}" for e in errors_of(schema, document)]
     return found
-
-
-OPERATION_AT: dict[int, tuple[str, ...]] = {
-    id(operation): ("paths", path, method)
-    for path, item in DOCUMENT["paths"].items()
-    for method, operation in item.items()
-}
 
 
 def answer_problems(operation: dict[str, Any], where: tuple[str, ...], answer: dict) -> list[str]:
@@ -243,14 +237,14 @@ def test_every_recorded_exchange_fits_the_document(
         return
     method = request.method.lower()
     assert method in item, f"{request.method} {request.path} is not in the document"
-    operation = item[method]
-    refused = request_problems(operation, step, values)
+    operation, where = item[method], ("paths", request.path, method)
+    refused = request_problems(operation, where, step, values)
     status = answer["status"]
     if refused:
         assert status in (400, 413), f"the document refuses it ({refused}), yet {status}"
     else:
         assert status != 400, f"the document accepts it, yet 400 {answer.get('json')}"
-    assert answer_problems(operation, ("paths", request.path, method), answer) == []
+    assert answer_problems(operation, where, answer) == []
 
 
 def test_the_docs_file_is_the_served_document() -> None:
