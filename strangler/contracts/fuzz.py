@@ -127,7 +127,7 @@ def run_case(
     for index, call in enumerate(case.calls):
         old, new = legacy.ask(call, sink), candidate.ask(call, sink)
         tally.heard(call, old)
-        server_error = old["status"] >= 500 or new["status"] >= 500
+        server_error = any(a["status"] >= 500 or a["status"] == NO_ANSWER for a in (old, new))
         mismatches = tuple(differences(old, new))
         if first is None and (mismatches or server_error):
             first = Finding(case, index, old, new, mismatches)
@@ -168,6 +168,14 @@ def report(plan: Plan, tally: Tally, targets: Targets, timing: str) -> list[str]
     lines += tally.render(targets.candidate, targets.sink)
     lines.append(f"{tally.summary()} ({timing})")
     return lines
+
+
+def check_reachable(url: str, flag: str) -> None:
+    """FuzzError naming the flag unless something answers HTTP at `url` (any status will do)."""
+    try:
+        requests.get(url + "/", timeout=REQUEST_TIMEOUT).close()
+    except requests.RequestException as exc:
+        raise FuzzError(f"{flag} {url}: no answer: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -221,6 +229,9 @@ def main(verb: str, args: argparse.Namespace) -> int:
     try:
         _check_args(args)
         document = load_document(args.spec)
+        for flag in ("legacy", "candidate", "sink_url"):
+            if getattr(args, flag):
+                check_reachable(getattr(args, flag), "--" + flag.replace("_", "-"))
     except (EndpointError, FuzzError) as exc:
         print(f"strangler fuzz: {exc}", file=sys.stderr)
         return 2

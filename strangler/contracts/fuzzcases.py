@@ -15,10 +15,13 @@ the same cases, whatever the servers answer.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import string
+import sys
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -79,6 +82,40 @@ class Plan:
     flows_skipped: str | None = None  # why no flows were drawn, if none were
 
 
+@contextlib.contextmanager
+def _seed_alone() -> Iterator[None]:
+    """Hide from hypothesis the constants it collects from the source of loaded modules.
+
+    Hypothesis sometimes draws a literal found in a loaded module of the project instead of a
+    random value; which modules are loaded differs between a `strangler fuzz` process, a test
+    session and an installed wheel, so one seed would draw other cases in each. While drawing,
+    its pool of them is empty and every loaded module counts as read. (Internal state of
+    hypothesis 6: if it is not there, drawing goes on with the pool.)
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        saved = (providers._local_constants, providers._sys_modules_len)
+        seen = set(providers._seen_modules)
+        empty = copy.deepcopy(providers._local_constants)
+    except AttributeError:  # pragma: no cover (another hypothesis)
+        yield
+        return
+    for pool in (empty.integers, empty.floats, empty.bytes, empty.strings):
+        pool.clear()
+    providers._local_constants = empty
+    providers._seen_modules.update(id(module) for module in list(sys.modules.values()))
+    providers._sys_modules_len = len(sys.modules)
+    providers.CONSTANTS_CACHE.cache.clear()
+    try:
+        yield
+    finally:
+        providers._local_constants, providers._sys_modules_len = saved
+        providers._seen_modules.clear()
+        providers._seen_modules.update(seen)
+        providers.CONSTANTS_CACHE.cache.clear()
+
+
 def draw(strategy: st.SearchStrategy, count: int, at_seed: int) -> list[Any]:
     """Up to `count` values of `strategy`, the same ones for the same seed (no shrinking)."""
     found: list[Any] = []
@@ -91,7 +128,7 @@ def draw(strategy: st.SearchStrategy, count: int, at_seed: int) -> list[Any]:
         found.append(value)
 
     # An operation without inputs has nothing (or one thing) to vary.
-    with contextlib.suppress(Unsatisfiable):
+    with _seed_alone(), contextlib.suppress(Unsatisfiable):
         collect()
     return found
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
+import subprocess
+import sys
+import tempfile
 from typing import Any
 
 import pytest
@@ -12,6 +16,7 @@ import pytest
 from strangler.contracts import fuzz
 from strangler.contracts.fuzzcases import Call, Case, FlowShapes, flow_calls, plan
 from strangler.contracts.fuzzdiff import Finding, Tally, curl, differences
+from strangler.stack.supervisor import free_port
 
 ID_A, ID_B = "VE" + "a" * 32, "VE" + "b" * 32
 PENDING = {"status": 201, "headers": {"content-type": "application/json"},
@@ -96,6 +101,23 @@ def test_the_same_seed_draws_the_same_cases_and_another_seed_others() -> None:
     assert {c.kind for c in first.cases} == {"valid", "invalid", "flow"}
 
 
+DIGEST = """
+import hashlib, sys
+from strangler.contracts.fuzz import load_document
+from strangler.contracts.fuzzcases import plan
+cases = plan(load_document(None), 6, 5).cases
+print(hashlib.sha256(repr(cases).encode()).hexdigest())
+"""
+
+
+def test_a_seed_draws_the_same_cases_in_a_fresh_process_as_in_this_one() -> None:
+    # Hypothesis draws constants from the loaded modules: this process has many more loaded.
+    fresh = subprocess.run([sys.executable, "-c", DIGEST], capture_output=True, text=True,
+                           check=True, timeout=120, cwd=tempfile.gettempdir())  # fmt: skip
+    here = plan(fuzz.load_document(None), 6, 5).cases
+    assert fresh.stdout.strip() == hashlib.sha256(repr(here).encode()).hexdigest()
+
+
 def finding(calls: int, status: int) -> Finding:
     call = Call("POST /c", "POST", "/c", (), b"{}")
     old, new = changed(LIMITED, status=status), LIMITED
@@ -143,6 +165,17 @@ def test_bad_arguments_are_refused_with_the_flag_named(
     fuzz.add_arguments("fuzz", parser)
     assert fuzz.main("fuzz", parser.parse_args(argv)) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_backend_that_does_not_answer_is_named_before_anything_is_generated(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    parser = argparse.ArgumentParser()
+    fuzz.add_arguments("fuzz", parser)
+    args = parser.parse_args(["--legacy", url, "--candidate", url])
+    assert fuzz.main("fuzz", args) == 2
+    assert f"--legacy {url}: no answer" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
