@@ -150,9 +150,15 @@ def fuzz(plan: Plan, targets: Targets, progress: Callable[[str], None] | None = 
 
 
 def make_plan(document: dict[str, Any], examples: int, at_seed: int, flows: bool) -> Plan:
+    """The cases of the run; FuzzError when the document cannot be generated from."""
+    from schemathesis.errors import SchemathesisError
+
     from strangler.contracts.fuzzcases import plan
 
-    return plan(document, examples, at_seed, flows)
+    try:
+        return plan(document, examples, at_seed, flows)
+    except SchemathesisError as exc:
+        raise FuzzError(f"cannot generate requests from the document: {exc}") from None
 
 
 def report(plan: Plan, tally: Tally, targets: Targets, timing: str) -> list[str]:
@@ -237,7 +243,11 @@ def main(verb: str, args: argparse.Namespace) -> int:
         return 2
     started = time.monotonic()
     flows = not args.legacy or bool(args.sink_url)
-    plan = make_plan(document, args.examples, args.seed, flows)
+    try:
+        plan = make_plan(document, args.examples, args.seed, flows)
+    except FuzzError as exc:
+        print(f"strangler fuzz: {exc}", file=sys.stderr)
+        return 2
     generated = time.monotonic() - started
     with targets_for(args) as targets:
         tally = fuzz(plan, targets, progress=lambda line: print(line, flush=True))

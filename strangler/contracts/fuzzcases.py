@@ -29,6 +29,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from schemathesis.core.result import Err
 from schemathesis.generation import GenerationMode
 
 # Headers schemathesis adds that are about the client, not the case (and one that changes).
@@ -165,6 +166,8 @@ def operation_cases(document: dict[str, Any], examples: int, at_seed: int) -> Pl
     budget = {"valid": math.ceil(examples / 2), "invalid": examples // 2}
     modes = {"valid": GenerationMode.POSITIVE, "invalid": GenerationMode.NEGATIVE}
     for index, result in enumerate(schema.get_all_operations()):
+        if isinstance(result, Err):
+            raise result.err()  # an operation the document does not describe well enough
         operation = result.ok()
         label = f"{operation.method.upper()} {operation.path}"
         counts[label] = {}

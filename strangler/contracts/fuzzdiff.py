@@ -151,7 +151,9 @@ def _group_lines(
     number: int, total: int, group: list[Finding], first: Finding, base: str, sink: str | None
 ) -> list[str]:
     legacy, candidate = first.legacy["status"], first.candidate["status"]
-    what = "answered 5xx (0: no answer)" if not first.mismatches else "differs"
+    what = "differs" if first.mismatches else "answered 5xx"
+    if 0 in (legacy, candidate):
+        what += " (0: no answer at all)"
     lines = [
         f"difference {number} of {total}: {first.call.operation} {what}: legacy {legacy}, "
         f"candidate {candidate} ({len(group)} case{'s' * (len(group) != 1)})"
