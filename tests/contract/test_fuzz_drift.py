@@ -1,12 +1,12 @@
 """The fuzz finds what the recordings miss: three seeded drifts pass every scenario, not the fuzz.
 
 The real verification service runs in this process behind a WSGI middleware that changes its
-answer in one corner of the API, on the Redis of a real stack (gunicorn monolith, its event
-consumer, the webhook sink), so the scenarios that check the monolith's users pass too. For
-each drift: every recorded scenario still passes against it; `strangler fuzz`'s engine, at
-its default budget and seed, reports it, monolith against the drifted service. The faithful
-service, wrapped the same way, reports 0. Each case gets a fresh stack: the fuzz's cases
-leave state (send limits, idempotency keys) that a second run must not meet.
+answer in one corner of the API. For each drift: every recorded scenario still passes against
+it (on the Redis of a real stack, with its gunicorn monolith, event consumer and webhook sink,
+so the scenarios about the monolith's users pass too); `strangler fuzz`'s engine, at its
+default budget and seed, reports it, a fresh monolith against the drifted service on emptied
+Redis data (the fuzz's cases leave send limits and idempotency keys that a second run must not
+meet). The faithful service, wrapped the same way, reports 0.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -31,7 +33,8 @@ from strangler.contracts.replay import replay
 from strangler.contracts.runner import Endpoints
 from strangler.contracts.stacks import CODE_TTL
 from strangler.extracted.verification_service import create_app
-from strangler.stack.running import running_stack
+from strangler.monolith import create_app as monolith_app
+from strangler.stack.running import RunningStack, running_stack
 from tests.contract.suite import RECORDINGS, SCENARIOS
 
 # (status, body) instead of the service's answer, or None to keep it.
@@ -103,26 +106,56 @@ def default_plan() -> Plan:
     return plan(load_document(None), DEFAULT_EXAMPLES, DEFAULT_SEED)
 
 
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """Redis, the monolith and its event consumer, the sink: shared by every case here."""
+    with running_stack(tmp_path_factory.mktemp("fuzz-drift"), service=True, proxy=False) as s:
+        yield s
+
+
+def _serve(app: Callable, servers: list) -> str:
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers.append(server)
+    return f"http://127.0.0.1:{server.server_port}"
+
+
+FUZZ_DATABASE = 1  # the Redis database of the fuzz's service, emptied before each run
+
+
+@dataclass
+class Apps:
+    """Apps served in this process: the service (drifted or not) and a fresh monolith."""
+
+    stack: RunningStack
+    tmp_path: Path
+    servers: list = field(default_factory=list)
+
+    def service(self, drift: Drift | None, env: dict[str, str] | None = None,
+                fresh: bool = False) -> str:  # fmt: skip
+        """On the stack's Redis, or (`fresh`) on an emptied database of it."""
+        redis_url = self.stack.cfg.effective_redis_url
+        if fresh:
+            redis_url = f"{redis_url.rsplit('/', 1)[0]}/{FUZZ_DATABASE}"
+            with redis.Redis.from_url(redis_url) as client:
+                client.flushdb()
+        settings = {"REDIS_URL": redis_url, "VERIFICATION_WEBHOOK_URL": self.stack.sink.url,
+                    **(env or {})}  # fmt: skip
+        return _serve(drifted(create_app(settings), drift), self.servers)
+
+    def monolith(self) -> str:
+        settings = {"DATABASE": str(self.tmp_path / "monolith.sqlite3"),
+                    "VERIFICATION_WEBHOOK_URL": self.stack.sink.url}  # fmt: skip
+        return _serve(monolith_app(settings), self.servers)
+
+
 @pytest.fixture
-def candidate(tmp_path: Path) -> Iterator[Callable[..., Endpoints]]:
-    """A fresh stack, and the real service (drifted or not) in this process on its Redis."""
-    with running_stack(tmp_path, service=True, proxy=False) as stack:
-        servers = []
-
-        def start(drift: Drift | None, env: dict[str, str] | None = None) -> Endpoints:
-            settings = {"REDIS_URL": stack.cfg.effective_redis_url,
-                        "VERIFICATION_WEBHOOK_URL": stack.sink.url, **(env or {})}  # fmt: skip
-            app = drifted(create_app(settings), drift)
-            server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            servers.append(server)
-            url = f"http://127.0.0.1:{server.server_port}"
-            return Endpoints(url, stack.monolith_url, stack.sink.base_url)
-
-        yield start
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+def apps(stack: RunningStack, tmp_path: Path) -> Iterator[Apps]:
+    made = Apps(stack, tmp_path)
+    yield made
+    for server in made.servers:
+        server.shutdown()
+        server.server_close()
 
 
 def failed_scenarios(endpoints: Endpoints) -> list[str]:
@@ -152,18 +185,22 @@ def failed_scenarios(endpoints: Endpoints) -> list[str]:
     ],
 )  # fmt: skip
 def test_every_scenario_passes_and_the_fuzz_reports_the_drift(
-    candidate: Callable[..., Endpoints],
+    stack: RunningStack,
+    apps: Apps,
     default_plan: Plan,
     drift: Drift | None,
     kind: tuple[str, int, str] | None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # The recordings were made with a short code lifetime; the fuzz runs the default one,
-    # the monolith's here, so no code expires between its answer and the candidate's.
-    assert failed_scenarios(candidate(drift, {"VERIFICATION_CODE_TTL": str(CODE_TTL)})) == []
-    endpoints = candidate(drift)
-    tally = fuzz(default_plan, Targets(endpoints.monolith, endpoints.target, endpoints.sink))
-    report = "\n".join([*tally.render(endpoints.target, endpoints.sink), tally.summary()])
+    # The recordings were made with a short code lifetime (and the scenarios about users need
+    # the stack's monolith and consumer); the fuzz runs the default lifetime, so no code expires
+    # between the legacy's answer and the candidate's, on a fresh monolith and fresh Redis data.
+    short = apps.service(drift, {"VERIFICATION_CODE_TTL": str(CODE_TTL)})
+    sink = stack.sink.base_url
+    assert failed_scenarios(Endpoints(short, stack.monolith_url, sink)) == []
+    targets = Targets(apps.monolith(), apps.service(drift, fresh=True), sink)
+    tally = fuzz(default_plan, targets)
+    report = "\n".join([*tally.render(targets.candidate, sink), tally.summary()])
     with capsys.disabled():  # the report as printed, for the record
         print(f"\n--- {drift.__name__ if drift else 'faithful'}\n{report}")
     if drift is None:
