@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from strangler import apidoc
 from strangler.bodylimit import ChunkedBodyLimit
 from strangler.monolith import db, errors, posts, settings, threads, users, verification
 from strangler.monolith.codes import generate_code
@@ -45,6 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.register(app)
     for blueprint in (users.bp, threads.bp, posts.bp, verification.bp):
         app.register_blueprint(blueprint)
+    apidoc.register(app)
     app.add_url_rule("/healthz", "healthz", healthz)
     return app
 

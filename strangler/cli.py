@@ -38,6 +38,11 @@ VERBS: dict[str, tuple[str, str]] = {
         "strangler.contracts.verify",
         "replay recorded contracts against a base URL; exit 1 on any difference",
     ),
+    "fuzz": (
+        "strangler.contracts.fuzz",
+        "generated requests and flows to the legacy backend and the candidate; "
+        "exit 1 on any difference or 5xx",
+    ),
     "export": (
         "strangler.haproxy.export_cli",
         "render routes.yaml as a complete config for a data plane: haproxy",

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from strangler import apidoc
 from strangler.bodylimit import ChunkedBodyLimit
 from strangler.extracted.verification_service import errors, service, validation
 from strangler.extracted.verification_service.config import MAX_BODY_BYTES, Config
@@ -76,6 +77,7 @@ def create_app(
         code_generator=code_generator or service.random_code,
     )
     app.register_blueprint(bp)
+    apidoc.register(app)
     app.add_url_rule("/healthz", view_func=healthz)
     app.register_error_handler(errors.VerificationError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)

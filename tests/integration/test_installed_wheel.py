@@ -107,6 +107,7 @@ def test_the_wheel_installs_one_import_name_and_every_verb_runs(installed: Insta
     assert tops == {"strangler"}, tops
     assert top_level.split() == ["strangler"]
     for data in ("strangler/proxy/routes.yaml", "strangler/loadtests/locust.conf",
+                 "strangler/apidoc/verification-openapi.yaml",
                  "strangler/monolith/gunicorn.conf.py",
                  "strangler/extracted/verification_service/gunicorn.conf.py"):  # fmt: skip
         assert data in names, data
@@ -116,6 +117,16 @@ def test_the_wheel_installs_one_import_name_and_every_verb_runs(installed: Insta
             env=installed.env(), capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False,
         )  # fmt: skip
         assert helped.returncode == 0 and f"strangler {verb}" in helped.stdout, helped.stderr
+
+
+def test_fuzz_without_the_test_extra_says_what_is_missing(installed: Installed) -> None:
+    ran = subprocess.run(
+        [installed.bin("strangler"), "fuzz"], cwd=installed.venv.parent, env=installed.env(),
+        capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 2, ran.stderr
+    assert "schemathesis and hypothesis not installed" in ran.stderr
+    assert "pip install 'strangler[test]'" in ran.stderr and "Traceback" not in ran.stderr
 
 
 @dataclass
