@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from strangler.routing.placement import bucket_ranges
+from strangler.routing.rollout import Rollout
 
 StickyKind = Literal["header", "cookie", "query", "json", "client_ip"]
 STICKY_KINDS: tuple[str, ...] = ("header", "cookie", "query", "json", "client_ip")
@@ -70,11 +71,18 @@ class Route:
     sticky: Sticky | None
     fallback: str | None
     retry: Retry | None = None
+    rollout: Rollout | None = None
     # Derived for the hot path: cumulative (upper bucket, backend), see selection.bucket_ranges.
     ranges: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+    # Derived for the hot path: the data plane counts this route's outcomes (strangler.rollout)
+    # only while it has a rollout and both its backends get traffic.
+    analysed: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ranges", bucket_ranges(self.split, self.fallback))
+        shares = [p for name, p in self.split if name != self.fallback]
+        analysed = self.rollout is not None and len(shares) == 1 and 0 < shares[0] < 100
+        object.__setattr__(self, "analysed", analysed)
 
     @property
     def new_backend(self) -> str | None:

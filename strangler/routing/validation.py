@@ -23,6 +23,7 @@ from strangler.routing.records import (
     RoutingTable,
     Sticky,
 )
+from strangler.routing.rollout import parse_rollout
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 token: header/cookie names
@@ -161,7 +162,7 @@ def _parse_route(check: _Checker, index: int, value: object, backends: dict) -> 
         check.fail(f"{base}.name", "is missing")
     name = check.name(mapping.get("name"), f"{base}.name")
     where = f"{base} ({name})"
-    allowed = {"name", "match", "split", "sticky", "fallback", "retry"}
+    allowed = {"name", "match", "split", "sticky", "fallback", "retry", "rollout"}
     check.keys(mapping, where, allowed, {"name", "match", "split"})
     prefix, methods = _parse_match(check, mapping["match"], f"{where}.match")
     split = _parse_split(check, mapping["split"], f"{where}.split", backends)
@@ -180,7 +181,12 @@ def _parse_route(check: _Checker, index: int, value: object, backends: dict) -> 
         retry = _parse_retry(check, mapping["retry"], f"{where}.retry")
         if fallback is None:
             check.fail(f"{where}.retry", "needs the route's fallback: that is where it retries")
-    return Route(name, prefix, methods, split, sticky, fallback, retry)
+    rollout = None
+    if "rollout" in mapping:
+        rollout = parse_rollout(mapping["rollout"], f"{where}.rollout", check.fail)
+        if fallback is None or len(split) != 2:
+            check.fail(f"{where}.rollout", "needs a split of two backends, one the fallback")
+    return Route(name, prefix, methods, split, sticky, fallback, retry, rollout)
 
 
 def _parse_match(check: _Checker, value: object, where: str) -> tuple[str, frozenset[str] | None]:
