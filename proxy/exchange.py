@@ -40,7 +40,7 @@ class Exchange(RetrySide):
         "finished", "has_body", "head", "headers", "held", "held_bytes", "informational",
         "keep_alive", "last_activity", "method", "out", "out_chunked", "path", "plane", "query",
         "recalled", "request_done", "request_id", "resend", "resp_chunked", "responded",
-        "response_done", "retried", "retries", "route", "started", "stash", "stash_size",
+        "response_done", "retried", "retries", "route", "sample", "started", "stash", "stash_size",
         "status", "target", "tried", "until_close", "upstream", "wait_body",
     )  # fmt: skip
 
@@ -67,6 +67,7 @@ class Exchange(RetrySide):
         self.request_done = self.response_done = self.responded = self.informational = False
         self.dead = self.wait_body = self.held = self.finished = self.retried = False
         self.stash: list | None = None
+        self.sample: bytearray | None = None  # the answer's body, read for its outcome
         self.resend: bytes | None = None
         self.recalled: Recalled | None = None
         self.route = None
@@ -149,6 +150,9 @@ class Exchange(RetrySide):
             )
         except (OSError, TimeoutError):
             plane.connect_failed(backend.name)
+            d = self.decision
+            if d is not None and d.route is not None and d.route.analysed:
+                plane.outcomes.connect_failure(d.route.name, backend.name)
             if not self.dead:
                 self._failover(backend.name)
             return
@@ -252,8 +256,12 @@ class Exchange(RetrySide):
     def _done(self, backend: str) -> None:
         self.response_done = True
         plane = self.plane
-        route = self.decision.route_name if self.decision else PROXY_LABEL
-        plane.record(route, backend, self.status, plane.loop.time() - self.started)
+        d = self.decision
+        route = d.route_name if d else PROXY_LABEL
+        seconds = plane.loop.time() - self.started
+        plane.record(route, backend, self.status, seconds)
+        if d is not None and d.route is not None and d.route.analysed:
+            plane.outcomes.record(d.route, backend, self.status, seconds, self.sample)
         self._maybe_finish()
 
     def _maybe_finish(self) -> None:
