@@ -74,6 +74,7 @@ def running_stack(
     env: Mapping[str, str] | None = None,
     data_plane: str = "embedded",
     persist_redis: bool = False,
+    service_app: str = specs.SERVICE_APP,
 ) -> Iterator[RunningStack]:
     """The stack on free ports under `var_dir`; every child stopped on exit.
 
@@ -81,7 +82,8 @@ def running_stack(
     sets the migrated route's percentage in the proxy's copy of the table; `env` is added to
     every child's environment; `data_plane` serves the public URL (embedded or haproxy);
     `persist_redis` turns Redis's append-only file on, so a Redis
-    killed and started again comes back with its data (the fault rehearsal does that).
+    killed and started again comes back with its data (the fault rehearsal does that);
+    `service_app` is the gunicorn app of the service (a wrapper of it, for a rollout test).
     """
     var_dir = var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +100,7 @@ def running_stack(
         plan = [specs.monolith_spec(cfg)]
         if service or proxy:
             plan = [specs.redis_spec(cfg, persist=persist_redis), *plan]
-            plan += [specs.service_spec(cfg), specs.consumer_spec(cfg)]
+            plan += [specs.service_spec(cfg, service_app), specs.consumer_spec(cfg)]
         if proxy:
             # Backend URLs in the table are ${MONOLITH_URL}/${VERIFICATION_URL}: the free ports.
             routes = var_dir / "routes.yaml"

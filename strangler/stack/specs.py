@@ -163,8 +163,11 @@ def monolith_spec(cfg: StackConfig) -> ChildSpec:
     )  # fmt: skip
 
 
-def service_spec(cfg: StackConfig) -> ChildSpec:
-    app = "strangler.extracted.verification_service:create_app()"
+SERVICE_APP = "strangler.extracted.verification_service:create_app()"
+
+
+def service_spec(cfg: StackConfig, app: str = SERVICE_APP) -> ChildSpec:
+    """The verification service under gunicorn; `app` may wrap it (a rollout's candidate)."""
     argv = gunicorn_argv(SERVICE_GUNICORN_CONF, app)
     env = {**cfg.common_env(), "VERIFICATION_BIND": f"{cfg.host}:{cfg.service_port}"}
     return ChildSpec(
