@@ -16,6 +16,10 @@ from strangler.rollout.significance import homogeneity
 from strangler.routing.rollout import Rollout
 
 ALPHA = 0.01  # outcome shares must differ this significantly (and by more than the drift)
+# A p99 of fewer answers is their slowest one or two: one hiccup of a busy machine. Below this
+# many answers of either backend the window keeps growing, so latency is judged before any
+# promotion (whatever min_requests says).
+LATENCY_SAMPLES = 100
 PASSED, FAILED, WAITING, RESET = "passed", "failed", "waiting", "reset"
 
 Reading = Mapping[str, Mapping[str, Any]]  # backend -> series (requests, errors, ..., outcomes)
@@ -94,6 +98,9 @@ def analyse(old: Series | None, new: Series | None, rollout: Rollout, seconds: f
         for side, s in (("new", new), ("old", old))
         if s.requests < rollout.min_requests
     ]
+    if not waits and min(new.requests, old.requests) < LATENCY_SAMPLES:
+        waits.append(f"a p99 needs {LATENCY_SAMPLES} answers of each backend, got new "
+                     f"{new.requests} old {old.requests}")  # fmt: skip
     if waits:
         return Analysis(WAITING, tuple(waits), figures)
     fails = []

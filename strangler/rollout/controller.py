@@ -42,8 +42,10 @@ class Controller:
         target: Target,
         say: Callable[[str], None] = print,
         clock: Callable[[], float] = time.time,
+        fetch: Callable[..., dict[str, Any]] = status.fetch,
     ) -> None:
         self.files = files
+        self.fetch = fetch  # the data plane's admin status (a fake one in unit tests)
         self.target = target
         self.say = say
         self.clock = clock
@@ -183,7 +185,7 @@ class Controller:
 
     def _status(self) -> dict[str, Any] | None:
         try:
-            return status.fetch(self.target.admin_url, self.target.token, timeout=2)
+            return self.fetch(self.target.admin_url, self.target.token, timeout=2)
         except (OSError, ValueError) as exc:
             self.say(
                 f"{self.route}: the data plane at {self.target.admin_url} is unreachable: {exc}"
