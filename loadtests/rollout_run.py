@@ -92,29 +92,36 @@ class ControllerProcess:
         self.proc = subprocess.Popen(
             argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+        self.pump = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
+        self.pump.start()
         return self
 
     def _pump(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            self.echo(f"  controller| {line.rstrip()}")
+        with proc.stdout:  # closed once the controller is gone
+            for line in proc.stdout:
+                self.lines.append(line.rstrip("\n"))
+                self.echo(f"  controller| {line.rstrip()}")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup of any kind runs in the controller."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+        self.pump.join(5)
 
     def wait(self, timeout: float) -> int:
         assert self.proc is not None
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        self.pump.join(5)
+        return code
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+        if self.proc is not None:
+            self.pump.join(5)
 
 
 def follow(
