@@ -11,6 +11,9 @@ The `placements` case posts `{"to": ...}` with a new key per request to the stic
 route (one placement stored per answer) through three proxies on one Redis: without an
 affinity store, with queued placements (the answer goes out at once), and with confirmed
 placements (the answer waits until Redis has the placement).
+
+The `outcomes` case prices a rollout's analysis: the same 50/50 route through a proxy that
+counts each answer's outcome (its body read, its JSON fields parsed) and one that does not.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ class Run:
 
 # Ratios printed for each case that has both: HAProxy against nginx, and the price of the
 # json:to key and the stick table (sticky) against the same route without them (plain).
-COMPARED = (("haproxy", "nginx"), ("proxy", "nginx"), ("sticky", "plain"), ("proxy", "sticky"))
+COMPARED = (("haproxy", "nginx"), ("proxy", "nginx"), ("sticky", "plain"), ("proxy", "sticky"),
+            ("outcomes", "plain"))  # fmt: skip
 
 
 def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> Run:

@@ -136,7 +136,7 @@ class Target:
     script: Path | None = None  # wrk's Lua script (the requests it sends)
 
 
-CASES = ("threads", "keepalive", "json", "placements")
+CASES = ("threads", "keepalive", "json", "placements", "outcomes")
 STICKY_POST = """
 local n = 0
 request = function()
@@ -244,6 +244,10 @@ def start_all(
         if "placements" in args.cases:
             title = "POST json:to, a new key per request (nginx return 200), placements in Redis"
             cases[title] = placement_targets(sup, tmp, fast, args.workers)
-    elif "placements" in args.cases:
-        print("strangler bench: the placements case needs nginx (its upstream); skipped")
+        if "outcomes" in args.cases:
+            from strangler.bench_outcomes import TITLE, outcome_targets  # it imports this module
+
+            cases[TITLE] = outcome_targets(sup, tmp, args.workers)
+    elif "placements" in args.cases or "outcomes" in args.cases:
+        print("strangler bench: the placements and outcomes cases need nginx; skipped")
     return proxy.process.pid, cases
