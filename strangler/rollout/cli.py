@@ -39,6 +39,10 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--routes", type=Path, default=None, help="routing file")
     parser.add_argument("--admin", default=None, help="the data plane's admin URL")
     parser.add_argument("--json", action="store_true", help="status: print the state as JSON")
+    parser.add_argument(
+        "--follow", action="store_true",
+        help="never exit: after a promotion or an abort, wait for `resume` (strangler up)",
+    )  # fmt: skip
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
@@ -58,10 +62,16 @@ def main(verb: str, args: argparse.Namespace) -> int:
         overrides = {
             field: getattr(args, flag[2:].replace("-", "_")) for flag, field, _ in OVERRIDES
         }
-        state = start(session, {k: v for k, v in overrides.items() if v is not None})
-        if state.phase != "running" and state.phase != "paused":
-            return 0 if state.phase == PROMOTED else 1
-        phase = Controller(session.files, session.target).run()
+        try:
+            state = start(session, {k: v for k, v in overrides.items() if v is not None})
+        except RolloutError as exc:
+            if not args.follow or session.files.load() is None:
+                raise
+            print(f"strangler rollout: {exc}; waiting for `resume`", flush=True)
+        else:
+            if state.phase not in ("running", "paused") and not args.follow:
+                return 0 if state.phase == PROMOTED else 1
+        phase = Controller(session.files, session.target).run(follow=args.follow)
     except (RolloutError, ControlError, RoutingConfigError, OSError) as exc:
         print(f"strangler rollout: {exc}".replace("\n", " "), file=sys.stderr)
         return 2

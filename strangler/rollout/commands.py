@@ -154,9 +154,10 @@ def status(session: Session, args: argparse.Namespace) -> int:
         return 0
     running = session.files.controller_running()
     steps = state.plan["steps"]
+    now = session.controller().share()
     print(f"{state.route}: {state.phase} at step {state.step + 1}/{len(steps)} "
-          f"({state.percent}%) of {' -> '.join(map(str, steps))}%; controller "
-          f"{'running' if running else 'not running'}")  # fmt: skip
+          f"({state.percent}%) of {' -> '.join(map(str, steps))}%, the split now {now}%; "
+          f"controller {'running' if running else 'not running'}")  # fmt: skip
     if state.entered_at is not None:
         print(f"  at this step for {time.time() - state.entered_at:.0f}s; failed checks "
               f"{state.failed}/{state.plan['failed_checks']}")  # fmt: skip

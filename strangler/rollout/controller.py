@@ -51,15 +51,19 @@ class Controller:
         self.clock = clock
         self.route = files.route
 
-    def run(self) -> str:
-        """Hold the run lock and tick until the rollout is promoted or aborted; its phase."""
+    def run(self, follow: bool = False) -> str:
+        """Hold the run lock and tick until the rollout is promoted or aborted; its phase.
+
+        `follow` (inside `strangler up`): never return; a promoted or aborted rollout is
+        watched until a person resumes it (or starts a new one).
+        """
         lock = self.files.hold_run_lock()
         try:
             while True:
                 phase = self.tick()
-                if phase in (PROMOTED, ABORTED):
+                if phase in (PROMOTED, ABORTED) and not follow:
                     return phase
-                time.sleep(TICK)
+                time.sleep(TICK if phase not in (PROMOTED, ABORTED) else 5 * TICK)
         finally:
             os.close(lock)
 

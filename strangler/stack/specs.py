@@ -204,6 +204,16 @@ def proxy_spec(
     return ChildSpec("proxy", argv, env=env, ready=ready, url=cfg.proxy_url)
 
 
+def rollout_spec(cfg: StackConfig, routes_path: Path | str, route: str) -> ChildSpec:
+    """The route's rollout controller (`strangler rollout ROUTE --follow`), state in var/."""
+    argv = python_module(
+        "strangler", "rollout", route, "--follow", "--routes", str(routes_path),
+        "--admin", cfg.admin_url,
+    )  # fmt: skip
+    env = {**cfg.common_env(), "STRANGLER_VAR": str(cfg.var_dir.resolve())}
+    return ChildSpec(f"rollout-{route}", argv, env=env)
+
+
 DATA_PLANES = ("embedded", "haproxy")
 
 
