@@ -28,6 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from strangler.bench_outcomes import TITLE, outcome_targets
 from strangler.bench_setup import CASES, Target, start_all
 from strangler.stack.supervisor import Supervisor
 
@@ -195,6 +196,8 @@ def main(verb: str, args: argparse.Namespace) -> int:
         tmp = Path(tmpdir)
         with Supervisor(log_dir=tmp / "logs") as sup:
             proxy_root, cases = start_all(sup, tmp, args)
+            if "outcomes" in args.cases and shutil.which("nginx") and not args.no_nginx:
+                cases[TITLE] = outcome_targets(sup, tmp, args.workers)
             print(
                 f"wrk -c{args.connections}, {args.rounds} alternating rounds of "
                 f"{args.duration}s; proxy workers {args.workers}, cores {os.cpu_count()}"

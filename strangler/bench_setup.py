@@ -244,10 +244,6 @@ def start_all(
         if "placements" in args.cases:
             title = "POST json:to, a new key per request (nginx return 200), placements in Redis"
             cases[title] = placement_targets(sup, tmp, fast, args.workers)
-        if "outcomes" in args.cases:
-            from strangler.bench_outcomes import TITLE, outcome_targets  # it imports this module
-
-            cases[TITLE] = outcome_targets(sup, tmp, args.workers)
-    elif "placements" in args.cases or "outcomes" in args.cases:
-        print("strangler bench: the placements and outcomes cases need nginx; skipped")
+    elif "placements" in args.cases:
+        print("strangler bench: the placements case needs nginx (its upstream); skipped")
     return proxy.process.pid, cases
