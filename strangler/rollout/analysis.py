@@ -17,8 +17,9 @@ from strangler.routing.rollout import Rollout
 
 ALPHA = 0.01  # outcome shares must differ this significantly (and by more than the drift)
 # A p99 of fewer answers is their slowest one or two: one hiccup of a busy machine. Below this
-# many answers of either backend the window keeps growing, so latency is judged before any
-# promotion (whatever min_requests says).
+# many answers of either backend the latency is not judged and a window that passes every
+# other check keeps growing, so latency is judged before any promotion (whatever
+# min_requests says); errors and drift fail a window at once.
 LATENCY_SAMPLES = 100
 PASSED, FAILED, WAITING, RESET = "passed", "failed", "waiting", "reset"
 
@@ -98,18 +99,16 @@ def analyse(old: Series | None, new: Series | None, rollout: Rollout, seconds: f
         for side, s in (("new", new), ("old", old))
         if s.requests < rollout.min_requests
     ]
-    if not waits and min(new.requests, old.requests) < LATENCY_SAMPLES:
-        waits.append(f"a p99 needs {LATENCY_SAMPLES} answers of each backend, got new "
-                     f"{new.requests} old {old.requests}")  # fmt: skip
     if waits:
         return Analysis(WAITING, tuple(waits), figures)
     fails = []
+    timed = min(new.requests, old.requests) >= LATENCY_SAMPLES
     if new.error_rate > rollout.max_error_rate:
         fails.append(
             f"error rate {_pct(new.error_rate)} above max_error_rate {_pct(rollout.max_error_rate)}"
         )
     ratio = figures["latency_ratio"]
-    if ratio is not None and ratio > rollout.max_latency_ratio:
+    if timed and ratio is not None and ratio > rollout.max_latency_ratio:
         fails.append(
             f"p99 {_ms(figures['new_p99_ms'])} is x{ratio:.2f} the old "
             f"{_ms(figures['old_p99_ms'])}, above max_latency_ratio {rollout.max_latency_ratio:g}"
@@ -122,7 +121,13 @@ def analyse(old: Series | None, new: Series | None, rollout: Rollout, seconds: f
             f"drift {_pct(drift)} above max_outcome_drift {_pct(rollout.max_outcome_drift)} "
             f"(chi-square p={figures['drift_p']:.2g})"
         )
-    return Analysis(FAILED if fails else PASSED, tuple(fails), figures)
+    if fails:
+        return Analysis(FAILED, tuple(fails), figures)
+    if not timed:
+        waiting = (f"a p99 needs {LATENCY_SAMPLES} answers of each backend, got new "
+                   f"{new.requests} old {old.requests}",)  # fmt: skip
+        return Analysis(WAITING, waiting, figures)
+    return Analysis(PASSED, (), figures)
 
 
 def _figures(old: Series, new: Series, seconds: float) -> dict[str, Any]:

@@ -82,3 +82,9 @@ def test_counters_that_went_back_reset_the_window() -> None:
     after = {"new": {"requests": 5, "buckets": [5] + [0] * len(BOUNDS)}}
     assert window(before, after, "new") is None
     assert analyse(None, series(5), RULES, 2.0).verdict == RESET
+
+
+def test_errors_fail_a_window_at_once_even_too_small_for_a_p99() -> None:
+    new = series(40, errors=10, outcomes={"200 status=approved": 30, "500": 10})
+    result = analyse(series(400), new, Rollout(min_requests=20), 2.0)
+    assert result.verdict == FAILED and "max_error_rate" in result.reasons[0]
