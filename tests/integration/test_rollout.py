@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from strangler.control import status
 from strangler.loadtests.rollout import CANDIDATE_APP, Load, RolloutRun, rollout_under_load
 from strangler.loadtests.rollout_run import ControllerProcess, RolloutPlan, follow, write_rollout
 from strangler.loadtests.shifting import wait_applied
 from strangler.rollout.state import ABORTED, PROMOTED, RolloutState
 from strangler.stack.running import running_stack
+from tests.integration.polling import wait_for
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -119,6 +121,21 @@ def test_no_traffic_means_no_promotion(tmp_path: Path) -> None:
     assert shifts(tmp_path / "var") == [("shift", 20, True)]
 
 
+def unanalysed_after_promotion(admin_url: str, routes: Path) -> dict[str, object]:
+    """The route's outcome counts once 100 % is served (and the answers under way at the
+    switch are done), and again after 40 more answers of the new backend."""
+
+    def served() -> int:
+        return status.fetch(admin_url, None)["backends"]["verification"]["requests"]
+
+    wait_applied(admin_url, routes)
+    start = served()
+    wait_for(lambda: served() > start + 40, "answers at 100 %", timeout=30)
+    before, start = status.fetch(admin_url, None)["analysis"], served()
+    wait_for(lambda: served() > start + 40, "answers at 100 %", timeout=30)
+    return {"before": before, "after": status.fetch(admin_url, None)["analysis"]}
+
+
 def test_sigkill_mid_rollout_then_restart_resumes_at_the_same_step(tmp_path: Path) -> None:
     from strangler.loadtests.flows import FlowLoad
 
@@ -141,6 +158,8 @@ def test_sigkill_mid_rollout_then_restart_resumes_at_the_same_step(tmp_path: Pat
                 done = follow(restarted.files, 60)
             finally:
                 restarted.stop()
+            counted = unanalysed_after_promotion(running.cfg.admin_url, running.routes)
     assert done.phase == PROMOTED, restarted.lines
+    assert counted["before"] == counted["after"]  # at 100 % the route's answers are not read
     assert any("resuming at step 2 (50%)" in line for line in restarted.lines)
     assert shifts(var) == [("shift", 20, True), ("shift", 50, True), ("shift", 100, True)]
