@@ -52,7 +52,7 @@ class OutcomeCounts:
         series["requests"] += 1
         series["errors"] += status >= 500
         series["buckets"][bisect_left(BOUNDS, seconds)] += 1
-        sample = bytes(body) if body is not None and len(body) <= OUTCOME_BODY_LIMIT else None
+        sample = body if body is not None and len(body) <= OUTCOME_BODY_LIMIT else None
         label = outcome_label(status, sample, route.rollout.outcome)
         outcomes = series["outcomes"]
         if label not in outcomes and len(outcomes) >= MAX_OUTCOMES:

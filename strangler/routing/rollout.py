@@ -158,14 +158,14 @@ _PARSERS: dict[str, Callable[[object, str, Fail], object]] = {
 }
 
 
-def outcome_label(status: int, body: bytes | None, fields: tuple[str, ...]) -> str:
+def outcome_label(status: int, body: bytes | bytearray | None, fields: tuple[str, ...]) -> str:
     """An answer's outcome: its status, then `field=value` for each named field it has.
 
     `body` is what was read of a JSON answer (None: not read, or over the bound), so a
     200 `{"status": "approved"}` is `200 status=approved`, a 404 `{"error": "not_found"}`
     `404 error=not_found`. Values are cut to 32 characters: the labels stay few.
     """
-    if not body or not fields:
+    if not body or not fields or body[0] != 0x7B:  # not a JSON object ("{"): the status says it
         return str(status)
     try:
         doc = json.loads(body)
