@@ -19,7 +19,14 @@ from typing import Any
 from strangler.control import status
 from strangler.control.shift import rollback, shift
 from strangler.rollout.analysis import FAILED, PASSED, RESET, WAITING, Analysis, analyse, window
-from strangler.rollout.state import ABORTED, PAUSED, PROMOTED, RolloutState, StateFiles
+from strangler.rollout.state import (
+    ABORTED,
+    PAUSED,
+    PROMOTED,
+    RolloutError,
+    RolloutState,
+    StateFiles,
+)
 from strangler.routing.table import load_table
 
 TICK = 0.1  # seconds between looks at the state and the clock
@@ -50,6 +57,8 @@ class Controller:
         self.say = say
         self.clock = clock
         self.route = files.route
+        self._split: tuple[tuple[int, int, int], int] | None = None  # (file identity, share)
+        self._unreachable = False  # said once, not every tick
 
     def run(self, follow: bool = False) -> str:
         """Hold the run lock and tick until the rollout is promoted or aborted; its phase.
@@ -180,21 +189,32 @@ class Controller:
     # --- what the controller reads ------------------------------------------------------
 
     def share(self) -> int:
-        route = load_table(self.target.routes).route(self.route)
-        assert route is not None and route.new_backend is not None
-        return dict(route.split)[route.new_backend]
+        """The route's percentage on its new backend in the routing file (parsed on change)."""
+        stat = self.target.routes.stat()
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a shift renames: a new inode
+        if self._split is None or self._split[0] != key:
+            route = load_table(self.target.routes).route(self.route)
+            if route is None or route.new_backend is None:
+                raise RolloutError(f"{self.target.routes}: no route {self.route!r} to roll out")
+            self._split = (key, dict(route.split)[route.new_backend])
+        return self._split[1]
 
     def _digest(self) -> str:
         return hashlib.sha256(self.target.routes.read_bytes()).hexdigest()
 
     def _status(self) -> dict[str, Any] | None:
         try:
-            return self.fetch(self.target.admin_url, self.target.token, timeout=2)
+            doc = self.fetch(self.target.admin_url, self.target.token, timeout=2)
         except (OSError, ValueError) as exc:
-            self.say(
-                f"{self.route}: the data plane at {self.target.admin_url} is unreachable: {exc}"
-            )
+            if not self._unreachable:
+                self.say(f"{self.route}: the data plane at {self.target.admin_url} is "
+                         f"unreachable ({exc}); the window waits")  # fmt: skip
+            self._unreachable = True
             return None
+        if self._unreachable:
+            self.say(f"{self.route}: the data plane answers again")
+            self._unreachable = False
+        return doc
 
     def _record(self, state: RolloutState, result: Analysis) -> dict[str, Any]:
         return {
