@@ -261,7 +261,9 @@ class Exchange(RetrySide):
         seconds = plane.loop.time() - self.started
         plane.record(route, backend, self.status, seconds)
         if d is not None and d.route is not None and d.route.analysed:
-            plane.outcomes.record(d.route, backend, self.status, seconds, self.sample)
+            plane.outcomes.record(
+                d.route, backend, self.status, seconds, self.sample, self.method, self.path
+            )
         self._maybe_finish()
 
     def _maybe_finish(self) -> None:

@@ -9,6 +9,7 @@ The controller subtracts two readings to get a window.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -19,6 +20,8 @@ from strangler.routing.rollout import OUTCOME_BODY_LIMIT, outcome_label
 
 MAX_OUTCOMES = 64  # distinct outcomes kept per route and backend; more are counted as "other"
 OTHER = "other"
+STRATUM = " -> "  # between what was asked (method and path) and the outcome, in a label
+_ID = re.compile(rb"[^/]*[0-9][^/]*")  # a path segment with a digit: an id, not a new stratum
 
 
 def empty() -> dict[str, Any]:
@@ -44,9 +47,21 @@ class OutcomeCounts:
         return series
 
     def record(
-        self, route: Route, backend: str, status: int, seconds: float, body: bytearray | None
+        self,
+        route: Route,
+        backend: str,
+        status: int,
+        seconds: float,
+        body: bytearray | None,
+        method: str = "",
+        path: bytes = b"",
     ) -> None:
-        """One answer; `body` is what was read of it (None, or over the bound: status only)."""
+        """One answer; `body` is what was read of it (None, or over the bound: status only).
+
+        Its label starts with what was asked (`POST /api/verification/check -> 200
+        status=approved`), so the analysis compares outcomes of like requests: right after a
+        shift the new backend gets the sends of the users just moved and few of their checks.
+        """
         assert route.rollout is not None
         series = self._series(route.name, backend)
         series["requests"] += 1
@@ -54,6 +69,9 @@ class OutcomeCounts:
         series["buckets"][bisect_left(BOUNDS, seconds)] += 1
         sample = body if body is not None and len(body) <= OUTCOME_BODY_LIMIT else None
         label = outcome_label(status, sample, route.rollout.outcome)
+        if method:
+            asked = _ID.sub(b":id", path).decode("latin-1")
+            label = f"{method} {asked}{STRATUM}{label}"
         outcomes = series["outcomes"]
         if label not in outcomes and len(outcomes) >= MAX_OUTCOMES:
             label = OTHER

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from strangler.proxy.metrics import quantile
+from strangler.proxy.outcomes import STRATUM
 from strangler.rollout.significance import homogeneity
 from strangler.routing.rollout import Rollout
 
@@ -93,7 +94,7 @@ def analyse(old: Series | None, new: Series | None, rollout: Rollout, seconds: f
     """Judge a window: every check is made, and each one that fails is named."""
     if old is None or new is None:
         return Analysis(RESET, ("the data plane's counters went back",), {"seconds": seconds})
-    figures = _figures(old, new, seconds)
+    figures = _figures(old, new, seconds, rollout.max_outcome_drift)
     waits = [
         f"{side} backend answered {s.requests} requests, below min_requests {rollout.min_requests}"
         for side, s in (("new", new), ("old", old))
@@ -130,7 +131,7 @@ def analyse(old: Series | None, new: Series | None, rollout: Rollout, seconds: f
     return Analysis(PASSED, (), figures)
 
 
-def _figures(old: Series, new: Series, seconds: float) -> dict[str, Any]:
+def _figures(old: Series, new: Series, seconds: float, max_drift: float) -> dict[str, Any]:
     old_p99, new_p99 = old.p99, new.p99
     ratio = new_p99 / old_p99 if old_p99 and new_p99 is not None else None
     figures: dict[str, Any] = {
@@ -145,15 +146,46 @@ def _figures(old: Series, new: Series, seconds: float) -> dict[str, Any]:
         "latency_ratio": None if ratio is None else round(ratio, 3),
         "drift": None,
     }
-    figures.update(drift_figures(old.outcomes or {}, new.outcomes or {}))
+    figures.update(drift_figures(old.outcomes or {}, new.outcomes or {}, max_drift))
     return figures
 
 
-def drift_figures(old: Mapping[str, int], new: Mapping[str, int]) -> dict[str, Any]:
+def drift_figures(
+    old: Mapping[str, int], new: Mapping[str, int], max_drift: float = 0.0
+) -> dict[str, Any]:
+    """Outcome drift within each kind of request (a label's part before " -> "; the mix of
+    requests differs between backends for a while after every shift): the kind where an
+    outcome's share differs by more than `max_drift` most significantly (Bonferroni over the
+    kinds), else the one with the largest difference."""
+    old_kinds, new_kinds = _kinds(old), _kinds(new)
+    found = [
+        figures
+        for kind in sorted(set(old_kinds) | set(new_kinds))
+        if (figures := _kind_drift(old_kinds.get(kind, {}), new_kinds.get(kind, {})))
+    ]
+    if not found:
+        return {"drift": None}
+    for figures in found:
+        figures["drift_p"] = min(1.0, figures["drift_p"] * len(found))
+    failing = [f for f in found if f["drift"] > max_drift]
+    if failing:
+        return min(failing, key=lambda f: f["drift_p"])
+    return max(found, key=lambda f: f["drift"])
+
+
+def _kinds(counts: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    kinds: dict[str, dict[str, int]] = {}
+    for label, n in counts.items():
+        kind = label.split(STRATUM, 1)[0] if STRATUM in label else ""
+        kinds.setdefault(kind, {})[label] = n
+    return kinds
+
+
+def _kind_drift(old: Mapping[str, int], new: Mapping[str, int]) -> dict[str, Any] | None:
     """The outcome whose share differs most between the backends, and the test over all."""
     n_old, n_new = sum(old.values()), sum(new.values())
     if not n_old or not n_new:
-        return {"drift": None}
+        return None
     shares = {k: (old.get(k, 0) / n_old, new.get(k, 0) / n_new) for k in set(old) | set(new)}
     worst = max(sorted(shares), key=lambda k: abs(shares[k][1] - shares[k][0]))
     test = homogeneity(old, new)

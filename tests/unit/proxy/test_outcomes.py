@@ -57,3 +57,14 @@ def test_workers_counts_are_summed_in_the_admin_status() -> None:
     merged = merge([one.snapshot(), two.snapshot()])
     assert merged["verification"]["monolith"]["outcomes"] == {"200 status=approved": 2}
     assert merged["verification"]["verification"]["requests"] == 1
+
+
+def test_a_label_starts_with_what_was_asked_ids_folded() -> None:
+    counts = OutcomeCounts()
+    counts.record(ROUTE, "monolith", 200, 0.001, body(b'{"status": "approved"}'), "POST",
+                  b"/api/verification/check")  # fmt: skip
+    counts.record(ROUTE, "monolith", 404, 0.001, None, "GET", b"/api/verification/ab12/x")
+    assert counts.snapshot()[0][2]["outcomes"] == {
+        "POST /api/verification/check -> 200 status=approved": 1,
+        "GET /api/verification/:id/x -> 404": 1,
+    }

@@ -88,3 +88,30 @@ def test_errors_fail_a_window_at_once_even_too_small_for_a_p99() -> None:
     new = series(40, errors=10, outcomes={"200 status=approved": 30, "500": 10})
     result = analyse(series(400), new, Rollout(min_requests=20), 2.0)
     assert result.verdict == FAILED and "max_error_rate" in result.reasons[0]
+
+
+SEND, CHECK = "POST /api/verification/send -> ", "POST /api/verification/check -> "
+
+
+def test_a_different_mix_of_requests_is_no_drift_outcomes_are_compared_per_kind() -> None:
+    # Right after a shift the new backend has the sends of the users just moved, and few of
+    # their checks yet: the mix differs, each kind's outcomes do not.
+    old = series(
+        400, outcomes={SEND + "201 status=pending": 200, CHECK + "200 status=approved": 200}
+    )
+    new = series(
+        200, outcomes={SEND + "201 status=pending": 160, CHECK + "200 status=approved": 40}
+    )
+    assert analyse(old, new, RULES, 2.0).verdict == PASSED
+
+
+def test_drift_within_one_kind_of_request_fails_and_names_it() -> None:
+    old = series(
+        400, outcomes={SEND + "201 status=pending": 200, CHECK + "200 status=approved": 200}
+    )
+    new = series(200, outcomes={SEND + "201 status=pending": 100, CHECK + "200 status=approved": 80,
+                                CHECK + "200 status=pending": 20})  # fmt: skip
+    result = analyse(old, new, RULES, 2.0)
+    assert result.verdict == FAILED
+    assert result.figures["drift_outcome"].startswith(CHECK)
+    assert result.figures["drift"] == 0.2  # 80 of 100 checks approved against 200 of 200
