@@ -118,7 +118,8 @@ def analyse(old: Series | None, new: Series | None, rollout: Rollout, seconds: f
     if drift is not None and drift > rollout.max_outcome_drift and figures["drift_p"] < ALPHA:
         fails.append(
             f"outcome {figures['drift_outcome']!r} is {_pct(figures['drift_new_share'])} of the "
-            f"new backend's answers against {_pct(figures['drift_old_share'])} of the old's: "
+            f"new backend's answers of its kind against {_pct(figures['drift_old_share'])} "
+            "of the old's: "
             f"drift {_pct(drift)} above max_outcome_drift {_pct(rollout.max_outcome_drift)} "
             f"(chi-square p={figures['drift_p']:.2g})"
         )

@@ -92,7 +92,7 @@ def test_500s_past_the_first_step_are_rolled_back_at_failed_checks(faulty) -> No
 
 
 def test_a_candidate_whose_p99_triples_is_rolled_back(tmp_path: Path) -> None:
-    state = rolled_back(rollout_under_load(tmp_path / "var", PLAN, Load(fault="slow", delay=0.15)))
+    state = rolled_back(rollout_under_load(tmp_path / "var", PLAN, Load(fault="slow", delay=0.3)))
     assert "above max_latency_ratio" in (state.reason or "")
     assert state.analyses[-1]["figures"]["latency_ratio"] > 1.5
 

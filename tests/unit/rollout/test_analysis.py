@@ -32,7 +32,7 @@ def test_a_faithful_window_passes() -> None:
          "error rate 5.0% above max_error_rate 1.0%"),
         (series(400), series(200, SLOW), "above max_latency_ratio 1.5"),
         (series(400), series(200, outcomes={"200 status=approved": 170, "200 status=pending": 30}),
-         "outcome '200 status=approved' is 85.0% of the new backend's answers against 100.0%"),
+         "is 85.0% of the new backend's answers of its kind against 100.0%"),
         (series(400, outcomes={"200": 400}), series(200, outcomes={"404 error=not_found": 200}),
          "drift 100.0% above max_outcome_drift 2.0%"),
     ],
