@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from strangler.proxy import metrics
+from strangler.proxy import metrics, outcomes
 from strangler.proxy.affinity import DEGRADING
 from strangler.proxy.gateway_view import duties_view, gateway_families, gateway_status
 from strangler.proxy.placements import ANSWERING, REFUSING, STALLED, UNREACHABLE
@@ -121,6 +121,8 @@ def status_document(snapshots: Sequence[Mapping[str, Any]], now: float) -> dict[
         "in_flight": sum(s.get("in_flight", 0) for s in snapshots),
         "connections": sum(s.get("connections", 0) for s in snapshots),
         "workers": [_worker_view(s, now) for s in snapshots],
+        # Since start, per route under a rollout's analysis and backend (strangler.rollout).
+        "analysis": outcomes.merge(s.get("analysis") or [] for s in snapshots),
     }
 
 

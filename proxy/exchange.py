@@ -41,7 +41,7 @@ class Exchange(GatewaySide):
         "held_bytes", "informational", "keep_alive", "last_activity", "matched", "method",
         "out", "out_chunked", "path", "plane", "query", "recalled", "request_done",
         "request_id", "resend", "resp_chunked", "responded", "response_done", "retried",
-        "retries", "route", "started", "stash", "stash_size", "status", "target", "tried",
+        "retries", "route", "sample", "started", "stash", "stash_size", "status", "target", "tried",
         "until_close", "upstream", "wait_body",
     )  # fmt: skip
 
@@ -68,6 +68,7 @@ class Exchange(GatewaySide):
         self.request_done = self.response_done = self.responded = self.informational = False
         self.dead = self.wait_body = self.held = self.finished = self.retried = False
         self.stash: list | None = None
+        self.sample: bytearray | None = None  # the answer's body, read for its outcome
         self.resend: bytes | None = None
         self.recalled: Recalled | None = None
         self.route = None
@@ -156,6 +157,9 @@ class Exchange(GatewaySide):
             )
         except (OSError, TimeoutError):
             plane.connect_failed(backend.name)
+            d = self.decision
+            if d is not None and d.route is not None and d.route.analysed:
+                plane.outcomes.connect_failure(d.route.name, backend.name)
             if not self.dead:
                 self._failover(backend.name)
             return
@@ -261,8 +265,14 @@ class Exchange(GatewaySide):
     def _done(self, backend: str) -> None:
         self.response_done = True
         plane = self.plane
-        route = self.decision.route_name if self.decision else PROXY_LABEL
-        plane.record(route, backend, self.status, plane.loop.time() - self.started)
+        d = self.decision
+        route = d.route_name if d else PROXY_LABEL
+        seconds = plane.loop.time() - self.started
+        plane.record(route, backend, self.status, seconds)
+        if d is not None and d.route is not None and d.route.analysed:
+            plane.outcomes.record(
+                d.route, backend, self.status, seconds, self.sample, self.method, self.path
+            )
         self._maybe_finish()
 
     def _maybe_finish(self) -> None:

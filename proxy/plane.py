@@ -15,6 +15,7 @@ from typing import Protocol
 from strangler.proxy import admin, diversions, forwarding, metrics
 from strangler.proxy.affinity import HISTORY_FILE, Affinity
 from strangler.proxy.cache import ResponseCache
+from strangler.proxy.outcomes import OutcomeCounts
 from strangler.proxy.placements import Placements
 from strangler.proxy.redis_client import RedisAffinityStore
 from strangler.proxy.reload import POLL_INTERVAL, TableWatcher
@@ -72,6 +73,7 @@ class Plane:
         self.dispatcher = Dispatcher(watcher.table, self.circuits, settings.admin_token)
         self.pool = Pool(settings.pool_size)
         self.recorder = metrics.Recorder()
+        self.outcomes = OutcomeCounts()  # only routes under a rollout's analysis
         self.events = metrics.RecentCounts()
         self.retries: dict[tuple[str, str, str], int] = {}  # (route, from, to) -> requests
         self.limited: dict[tuple[str, str], int] = {}  # (route, backend) -> requests refused
@@ -270,6 +272,7 @@ class Plane:
             "in_flight": len(self.active),
             "connections": len(self.clients),
             "metrics": self.recorder.snapshot(time.time()),
+            "analysis": self.outcomes.snapshot(),
         }
 
     def write_snapshot(self) -> None:

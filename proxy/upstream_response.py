@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from strangler.proxy.forwarding import LAST_CHUNK, chunk, client_head, scan_response
+from strangler.proxy.outcomes import read_limit
 
 if TYPE_CHECKING:
     from strangler.proxy.plane import Plane
@@ -71,6 +72,7 @@ class ResponseSide:
     finished: bool  # the backend's answer is complete (held or not)
     stash: list | None  # a refusal that may be retried: [status, reason, headers, body...]
     fill: list | None  # a cache miss's answer being stored (gateway_side)
+    sample: bytearray | None  # the body read for its outcome (routes under analysis only)
 
     @property
     def backend_name(self) -> str:
@@ -122,6 +124,8 @@ class ResponseSide:
             )
         )
         self.responded = True
+        if d.route is not None and d.route.analysed:
+            self.sample = bytearray()  # its outcome is counted (strangler.proxy.outcomes)
         if d.key is not None and status < 500 and not d.forced:
             affinity = self.plane.affinity
             if d.placed is not None and d.backend not in (d.placed, self.recalled_to):
@@ -150,6 +154,8 @@ class ResponseSide:
         self.out.append(chunk(data) if self.resp_chunked else data)
         if self.fill is not None:
             self.fill_body(data)
+        if self.sample is not None:
+            read_limit(self.sample, data)
         if self.held:
             self.held_bytes += len(data)
             if self.held_bytes > HOLD_LIMIT and self.upstream is not None:

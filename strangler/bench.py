@@ -14,6 +14,9 @@ The `placements` case posts `{"to": ...}` with a new key per request to the stic
 route (one placement stored per answer) through three proxies on one Redis: without an
 affinity store, with queued placements (the answer goes out at once), and with confirmed
 placements (the answer waits until Redis has the placement).
+
+The `outcomes` case prices a rollout's analysis: the same 50/50 route through a proxy that
+counts each answer's outcome (its body read, its JSON fields parsed) and one that does not.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from strangler import bench_gateway
+from strangler.bench_outcomes import TITLE, outcome_targets
 from strangler.bench_setup import CASES, Target, start_all
 from strangler.stack.supervisor import Supervisor
 
@@ -62,6 +66,7 @@ class Run:
 # json:to key and the stick table (sticky) against the same route without them (plain).
 COMPARED = (
     ("haproxy", "nginx"), ("proxy", "nginx"), ("sticky", "plain"), ("proxy", "sticky"),
+    ("outcomes", "plain"),  # counting outcomes on a route under a rollout's analysis
     *bench_gateway.COMPARED,  # what a never-reached limit and a cache hit cost (or save)
 )  # fmt: skip
 
@@ -198,6 +203,8 @@ def main(verb: str, args: argparse.Namespace) -> int:
         tmp = Path(tmpdir)
         with Supervisor(log_dir=tmp / "logs") as sup:
             proxy_root, cases = start_all(sup, tmp, args)
+            if "outcomes" in args.cases and shutil.which("nginx") and not args.no_nginx:
+                cases[TITLE] = outcome_targets(sup, tmp, args.workers)
             print(
                 f"wrk -c{args.connections}, {args.rounds} alternating rounds of "
                 f"{args.duration}s; proxy workers {args.workers}, cores {os.cpu_count()}"

@@ -137,7 +137,7 @@ class Target:
     script: Path | None = None  # wrk's Lua script (the requests it sends)
 
 
-CASES = ("threads", "keepalive", "json", "placements", "gateway")
+CASES = ("threads", "keepalive", "json", "placements", "gateway", "outcomes")
 STICKY_POST = """
 local n = 0
 request = function()

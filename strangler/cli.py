@@ -28,6 +28,11 @@ VERBS: dict[str, tuple[str, str]] = {
         "strangler.control.shift_cli",
         "send all of a route's traffic back to its fallback",
     ),
+    "rollout": (
+        "strangler.rollout.cli",
+        "step a route to its new backend under analysis of live traffic, rolling back on "
+        "errors, latency or outcome drift (also: status|pause|resume|abort|promote ROUTE)",
+    ),
     "status": (
         "strangler.control.status",
         "routes, splits and per-backend figures from the running proxy",
@@ -53,6 +58,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "strangler.loadtests.migration",
         "shift a route 0->10->50->100->0 % under load (--fault: under real faults); "
         "fails on a broken flow",
+    ),
+    "load-rollout": (
+        "strangler.loadtests.rollout",
+        "a whole rollout under load (--fault: with a faulty candidate); fails on a broken flow",
     ),
     "load-compare": ("strangler.loadtests.compare", "benchmark: the verification flow per backend"),
 }

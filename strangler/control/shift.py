@@ -89,12 +89,14 @@ def shift(
     audit_path: str | os.PathLike[str] | None = None,
     *,
     action: str = "shift",
+    details: Mapping[str, object] | None = None,
 ) -> ShiftResult:
     """Give `percent` of the route's traffic to its new backend and the rest to its fallback.
 
     Validated (see `edit_split`), written atomically under a lock, and audited. A shift to
     the split the file already has rewrites nothing but is still audited with
     "changed": false: the log records every decision, including "make sure it is at 0 %".
+    `details` (a rollout's step and the figures behind it) goes in the line as "rollout".
     """
     real = Path(os.path.realpath(path))
     audit = Path(audit_path) if audit_path is not None else default_audit_path()
@@ -114,6 +116,8 @@ def shift(
             "reason": reason,
             "file": str(real),
         }
+        if details is not None:
+            record["rollout"] = dict(details)
         with _audit_log(audit) as audit_fd:  # opened first: an unwritable log stops the edit
             if edit.changed:
                 write_atomically(real, edit.text)
@@ -133,9 +137,10 @@ def rollback(
     reason: str | None = None,
     user: str | None = None,
     audit_path: str | os.PathLike[str] | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> ShiftResult:
     """Send all of the route's traffic back to its fallback (a shift to 0 %)."""
-    return shift(path, route, 0, reason, user, audit_path, action="rollback")
+    return shift(path, route, 0, reason, user, audit_path, action="rollback", details=details)
 
 
 def _shiftable(table: RoutingTable, name: str, source: str) -> tuple[int, Route]:

@@ -123,6 +123,14 @@ def route_block(
     table: RoutingTable, route: Route, splits_map: str, servers: ServerLines
 ) -> Iterator[str]:
     """The route's backend: its placement rules, its servers, and affinity on the answer."""
+    if route.rollout is not None:
+        # The rollout's analysis counts each answer's outcome (its status and JSON fields):
+        # the embedded data plane does that; HAProxy's counters have no outcomes to compare.
+        raise RoutingConfigError(
+            table.source, f"{route_where(table, route)}.rollout",
+            "a progressive rollout needs the embedded data plane (it reads each answer's "
+            "outcome); serve this file with --data-plane embedded, or remove the block",
+        )  # fmt: skip
     order = positions(route)
     yield f"# route {route.name}: {route.prefix} {' '.join(sorted(route.methods or ['*']))}"
     yield f"backend {route_backend(route)}"

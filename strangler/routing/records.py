@@ -7,6 +7,7 @@ from typing import Literal
 
 from strangler.routing.gateway import BackendRules, Cache, Limit, Mock
 from strangler.routing.placement import bucket_ranges
+from strangler.routing.rollout import Rollout
 
 StickyKind = Literal["header", "cookie", "query", "json", "client_ip"]
 STICKY_KINDS: tuple[str, ...] = ("header", "cookie", "query", "json", "client_ip")
@@ -77,11 +78,18 @@ class Route:
     limit: Limit | None = None  # throttling of the whole route
     backend_rules: tuple[tuple[str, BackendRules], ...] = ()  # per backend of the split
     cache: Cache | None = None
+    rollout: Rollout | None = None
     # Derived for the hot path: cumulative (upper bucket, backend), see selection.bucket_ranges.
     ranges: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+    # Derived for the hot path: the data plane counts this route's outcomes (strangler.rollout)
+    # only while it has a rollout and both its backends get traffic.
+    analysed: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ranges", bucket_ranges(self.split, self.fallback))
+        shares = [p for name, p in self.split if name != self.fallback]
+        analysed = self.rollout is not None and len(shares) == 1 and 0 < shares[0] < 100
+        object.__setattr__(self, "analysed", analysed)
 
     @property
     def json_keyed(self) -> bool:

@@ -23,6 +23,7 @@ from strangler.routing.records import (
     RoutingTable,
     Sticky,
 )
+from strangler.routing.rollout import parse_rollout
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\Z")
@@ -165,7 +166,7 @@ def _parse_route(check: _Checker, index: int, value: object, backends: dict) -> 
         check.fail(f"{base}.name", "is missing")
     name = check.name(mapping.get("name"), f"{base}.name")
     where = f"{base} ({name})"
-    allowed = {"name", "match", "split", "sticky", "fallback", "retry", *GATEWAY_FIELDS}
+    allowed = {"name", "match", "split", "sticky", "fallback", "retry", "rollout", *GATEWAY_FIELDS}
     check.keys(mapping, where, allowed, {"name", "match", "split"})
     prefix, methods = _parse_match(check, mapping["match"], f"{where}.match")
     headers = ()
@@ -190,7 +191,16 @@ def _parse_route(check: _Checker, index: int, value: object, backends: dict) -> 
         if fallback is None:
             check.fail(f"{where}.retry", "needs the route's fallback: that is where it retries")
     duties = _parse_duties(check, mapping, where, dict(split), backends, methods)
-    return Route(name, prefix, methods, split, sticky, fallback, retry, headers, *duties)
+    rollout = None
+    if "rollout" in mapping:
+        rollout = parse_rollout(mapping["rollout"], f"{where}.rollout", check.fail)
+        if fallback is None or len(split) != 2:
+            check.fail(f"{where}.rollout", "needs a split of two backends, one the fallback")
+    limit, rules, cache = duties
+    return Route(
+        name, prefix, methods, split, sticky, fallback, retry, headers, limit, rules, cache,
+        rollout,
+    )  # fmt: skip
 
 
 GATEWAY_FIELDS = ("limit", "backends", "cache")  # see strangler/routing/gateway.py

@@ -75,6 +75,7 @@ def running_stack(
     data_plane: str = "embedded",
     persist_redis: bool = False,
     admin_host: str | None = None,
+    service_app: str = specs.SERVICE_APP,
 ) -> Iterator[RunningStack]:
     """The stack on free ports under `var_dir`; every child stopped on exit.
 
@@ -85,6 +86,7 @@ def running_stack(
     killed and started again comes back with its data (the fault rehearsal does that);
     `admin_host` is where the admin listener binds (default loopback; "0.0.0.0" lets a test
     call it from another of this machine's addresses, as a remote client).
+    `service_app` is the gunicorn app of the service (a wrapper of it, for a rollout test).
     """
     var_dir = var_dir.resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +105,7 @@ def running_stack(
         plan = [specs.monolith_spec(cfg)]
         if service or proxy:
             plan = [specs.redis_spec(cfg, persist=persist_redis), *plan]
-            plan += [specs.service_spec(cfg), specs.consumer_spec(cfg)]
+            plan += [specs.service_spec(cfg, service_app), specs.consumer_spec(cfg)]
         if proxy:
             # Backend URLs in the table are ${MONOLITH_URL}/${VERIFICATION_URL}: the free ports.
             routes = var_dir / "routes.yaml"

@@ -173,8 +173,11 @@ def monolith_spec(cfg: StackConfig) -> ChildSpec:
     )  # fmt: skip
 
 
-def service_spec(cfg: StackConfig) -> ChildSpec:
-    app = "strangler.extracted.verification_service:create_app()"
+SERVICE_APP = "strangler.extracted.verification_service:create_app()"
+
+
+def service_spec(cfg: StackConfig, app: str = SERVICE_APP) -> ChildSpec:
+    """The verification service under gunicorn; `app` may wrap it (a rollout's candidate)."""
     argv = gunicorn_argv(SERVICE_GUNICORN_CONF, app)
     env = {**cfg.common_env(), "VERIFICATION_BIND": f"{cfg.host}:{cfg.service_port}"}
     return ChildSpec(
@@ -209,6 +212,16 @@ def proxy_spec(
     token = env.get("STRANGLER_ADMIN_TOKEN") or os.environ.get("STRANGLER_ADMIN_TOKEN")
     ready = _proxy_ready(cfg.admin_url, token, workers or os.cpu_count())
     return ChildSpec("proxy", argv, env=env, ready=ready, url=cfg.proxy_url, ports=cfg.edge_ports)
+
+
+def rollout_spec(cfg: StackConfig, routes_path: Path | str, route: str) -> ChildSpec:
+    """The route's rollout controller (`strangler rollout ROUTE --follow`), state in var/."""
+    argv = python_module(
+        "strangler", "rollout", route, "--follow", "--routes", str(routes_path),
+        "--admin", cfg.admin_url,
+    )  # fmt: skip
+    env = {**cfg.common_env(), "STRANGLER_VAR": str(cfg.var_dir.resolve())}
+    return ChildSpec(f"rollout-{route}", argv, env=env)
 
 
 DATA_PLANES = ("embedded", "haproxy")

@@ -8,10 +8,12 @@ import os
 import secrets
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from strangler.control import dataplane, project
+from strangler.routing.table import load_table
 from strangler.stack import foreground
 from strangler.stack import specs as stack
 from strangler.stack.supervisor import Child, ChildSpec
@@ -33,10 +35,21 @@ def add_arguments(verb: str, parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("STRANGLER_DATA_PLANE") or "embedded",
         help="what serves the public URL (default: $STRANGLER_DATA_PLANE or embedded)",
     )
+    parser.add_argument(
+        "--rollout", action="append", default=[], metavar="ROUTE",
+        help="run the route's progressive rollout (its rollout: block) inside the stack; "
+        "`strangler rollout status|pause|resume|abort|promote ROUTE` steer it",
+    )  # fmt: skip
 
 
-def plan(cfg: stack.StackConfig, routes: Path, data_plane: str = "embedded") -> list[ChildSpec]:
-    """The children in start order; Redis only when no REDIS_URL names an existing server."""
+def plan(
+    cfg: stack.StackConfig,
+    routes: Path,
+    data_plane: str = "embedded",
+    rollouts: Sequence[str] = (),
+) -> list[ChildSpec]:
+    """The children in start order; Redis only when no REDIS_URL names an existing server;
+    last, a rollout controller per route in `rollouts`."""
     specs = [] if cfg.redis_url else [stack.redis_spec(cfg)]
     specs += [
         stack.monolith_spec(cfg),
@@ -44,6 +57,7 @@ def plan(cfg: stack.StackConfig, routes: Path, data_plane: str = "embedded") -> 
         stack.consumer_spec(cfg),
         stack.data_plane_spec(cfg, routes, data_plane),
     ]
+    specs += [stack.rollout_spec(cfg, routes, route) for route in rollouts]
     return specs
 
 
@@ -62,7 +76,11 @@ def main(verb: str, args: argparse.Namespace) -> int:
         return 1
     try:
         routes = routes_for(args.routes)
-        specs = plan(cfg, routes, args.data_plane)
+        for name in args.rollout:  # refused here: a controller child would only fail again
+            route = load_table(routes).route(name)
+            if route is None or route.rollout is None:
+                raise ValueError(f"{routes}: --rollout {name}: no route {name!r} with a rollout:")
+        specs = plan(cfg, routes, args.data_plane, args.rollout)
     except (FileNotFoundError, ValueError) as exc:
         print(f"strangler up: {exc}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ RANKS = {
     "strangler.proxy": 1,
     "strangler.control": 2,
     "strangler.haproxy": 3,  # the HAProxy data plane's export and agent
+    "strangler.rollout": 3,  # the rollout controller: shifts (control), figures (proxy admin)
     "strangler.stack": 4,
     "strangler.contracts": 5,
     "strangler.loadtests": 5,

@@ -139,6 +139,11 @@ def test_the_config_names_the_route_salt_and_the_stick_table_ttl() -> None:
             "routes[0] (search).sticky.key",
             "letters, digits",
         ),
+        (
+            HEAD + ROUTES["json"] + "    rollout: {steps: [10, 100]}\n",
+            "routes[0] (verification).rollout",
+            "needs the embedded data plane",
+        ),
     ],
 )
 def test_what_haproxy_cannot_express_is_refused_by_name(text: str, where: str, detail: str) -> None:

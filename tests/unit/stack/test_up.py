@@ -36,3 +36,26 @@ def test_a_table_asked_for_by_name_must_exist(
     with pytest.raises(FileNotFoundError, match=r"also-missing\.yaml: no such routing file"):
         up.routes_for(None)
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_rollout_asked_for_runs_last_as_its_own_following_controller(tmp_path: Path) -> None:
+    cfg = specs.StackConfig.on_free_ports(tmp_path / "var")
+    children = up.plan(cfg, tmp_path / "routes.yaml", rollouts=["verification"])
+    controller = children[-1]
+    assert controller.name == "rollout-verification"
+    assert list(controller.argv[-7:]) == [
+        "rollout", "verification", "--follow", "--routes", str(tmp_path / "routes.yaml"),
+        "--admin", cfg.admin_url,
+    ]  # fmt: skip
+    assert controller.env["STRANGLER_VAR"] == str((tmp_path / "var").resolve())
+
+
+def test_up_refuses_a_rollout_of_a_route_without_a_rollout_block(
+    elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from strangler import cli
+
+    assert cli.main(["up", "--rollout", "verification"]) == 1
+    assert (
+        "--rollout verification: no route 'verification' with a rollout:" in capsys.readouterr().err
+    )

@@ -1,0 +1,1 @@
+"""Progressive rollout: a route stepped to its new backend while live traffic is analysed."""
