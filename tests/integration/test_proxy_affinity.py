@@ -111,7 +111,12 @@ def test_a_paused_redis_is_waited_for_up_to_the_deadline_and_a_miss_past_it_is_c
 
     # The same table with a deadline shorter than the next pause (not a flip: same split).
     write(routes, routes_text(backends, percent=100, ttl=600, store_timeout=0.3))
-    wait_for(lambda: status()["routes"][0]["sticky"]["store_timeout"] == 0.3, what="reload")
+
+    def reloaded() -> bool:  # in every worker: the status shows the newest worker's routes
+        now = status()
+        return now["converged"] and now["routes"][0]["sticky"]["store_timeout"] == 0.3
+
+    wait_for(reloaded, what="the reload in every worker")
     os.kill(redis.process.pid, signal.SIGSTOP)
     try:
         assert served_by(cfg.proxy_url, "+15557654321", timeout=30) == "b"  # the hash, blind
