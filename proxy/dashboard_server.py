@@ -6,7 +6,7 @@ because the data plane imports nothing of the toolkit. The running workers then 
 edited file like any other edit; the page sees it in the status. A rollout's verbs (pause,
 resume, abort) and the rollouts' states are `strangler.rollout.web_actions`'s, the same way;
 the states are cached for `ROLLOUTS_TTL` seconds, since each look is a Python process started
-(about a third of a second of CPU), and dropped after a rollout verb so the page sees it.
+(about 0.15 s of CPU, measured), and dropped after a rollout verb so the page sees it.
 """
 
 from __future__ import annotations

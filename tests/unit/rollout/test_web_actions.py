@@ -6,14 +6,17 @@ read the split from the file and shift it there).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
 
 from strangler.control.shift import shift
+from strangler.haproxy.dashboard_side import AgentSide
 from strangler.loadtests.rollout_run import RolloutPlan, write_rollout
 from strangler.rollout import web_actions
 from strangler.rollout.state import (
@@ -151,3 +154,16 @@ def test_the_module_answers_in_a_process_of_its_own(project: Path):
     assert json.loads(done.stdout)["rollouts"]["verification"]["state"] == "paused"
     bad = subprocess.run(module, input=b"[", capture_output=True, check=False)
     assert bad.returncode == 2 and json.loads(bad.stdout)["error"] == "bad_request"
+
+
+def test_the_haproxy_agent_reads_and_pauses_through_the_same_process(project: Path):
+    persist(project, RUNNING)
+    plane = types.SimpleNamespace(watcher=types.SimpleNamespace(path=project / "routes.yaml"))
+    side = AgentSide(plane, None)  # type: ignore[arg-type]
+    status, body = asyncio.run(side.rollouts())
+    assert status == 0 and body["rollouts"]["verification"]["state"] == "running"
+    asked = {"verb": "pause", "route": "verification", "percent": None, "reason": "hold",
+             "user": WHO}  # fmt: skip
+    status, body = asyncio.run(side.act(asked))
+    assert status == 0 and body["rollout"]["state"] == "paused"
+    assert asyncio.run(side.rollouts())[1]["rollouts"]["verification"]["state"] == "paused"
