@@ -194,8 +194,8 @@ def pause(session: Session, args: argparse.Namespace) -> int:
     with session.files.deciding():
         state = _change(session, (RUNNING,), "pause")
         state.phase, state.reason = PAUSED, _why(args, "paused")
+        _audit(session, state, "pause", args)  # first: an unwritable audit log changes nothing
         session.files.save(state)
-        _audit(session, state, "pause", args)
     print(f"{state.route}: paused at step {state.step + 1} ({state.percent}%)")
     return 0
 
@@ -209,8 +209,8 @@ def resume(session: Session, args: argparse.Namespace) -> int:
         state.phase, state.reason = RUNNING, _why(args, "resumed")
         state.baseline = state.window_started_at = state.due_at = None  # a fresh window
         state.shifted = False  # back to the step's split if someone changed it meanwhile
-        session.files.save(state)
         _audit(session, state, "resume", args)
+        session.files.save(state)
     print(f"{state.route}: running at step {state.step + 1} ({state.percent}%)")
     if not session.files.controller_running():
         print(f"  no controller runs: `strangler rollout {state.route}` continues it")

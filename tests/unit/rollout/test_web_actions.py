@@ -167,3 +167,12 @@ def test_the_haproxy_agent_reads_and_pauses_through_the_same_process(project: Pa
     status, body = asyncio.run(side.act(asked))
     assert status == 0 and body["rollout"]["state"] == "paused"
     assert asyncio.run(side.rollouts())[1]["rollouts"]["verification"]["state"] == "paused"
+
+
+def test_an_unwritable_audit_log_refuses_the_pause_and_changes_nothing(project, monkeypatch):
+    files = persist(project, RUNNING)
+    monkeypatch.setenv("STRANGLER_AUDIT_LOG", str(project / "routes.yaml" / "audit.log"))
+    before = files.path.read_bytes()
+    status, body = web_actions.answer(request(project, "pause"))
+    assert status == 1 and "cannot open the audit log" in body["message"]
+    assert files.path.read_bytes() == before and files.load().phase == RUNNING
