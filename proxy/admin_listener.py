@@ -11,7 +11,7 @@ import httptools
 from strangler.proxy import dashboard, edge_rules, forwarding, own_responses
 from strangler.proxy.admin import Reply
 from strangler.proxy.client_connection import RequestReader
-from strangler.proxy.dashboard_server import AdminRequest, EmbeddedSide, Toolkit, answer
+from strangler.proxy.dashboard_server import AdminRequest, EmbeddedSide, Rollouts, Toolkit, answer
 
 if TYPE_CHECKING:
     from strangler.proxy.plane import Plane
@@ -22,9 +22,10 @@ log = logging.getLogger("strangler.proxy")
 class AdminProtocol(RequestReader):
     """The admin listener: status, metrics and the dashboard, one request at a time."""
 
-    def __init__(self, plane: Plane, toolkit: Toolkit) -> None:
+    def __init__(self, plane: Plane, toolkit: Toolkit, rollouts: Rollouts) -> None:
         super().__init__(plane)
-        self.side = EmbeddedSide(plane, toolkit)  # the worker's toolkit: its audit path asked once
+        # The worker's toolkit (its audit path asked once) and its rollouts' cached states.
+        self.side = EmbeddedSide(plane, toolkit, rollouts)
         self.body = bytearray()
         self.too_large = False
         self.written: asyncio.Future | None = None  # the last request's answer written

@@ -34,9 +34,12 @@ PAGE = PREFIX
 HISTORY = PREFIX + "history"
 AUDIT = PREFIX + "audit"
 ACTIONS = PREFIX + "actions"
-PATHS = (PAGE, PREFIX + "index.html", HISTORY, AUDIT, ACTIONS)
-# What the page may ask; a rollout controller adds its pause/resume/abort verbs here.
-VERBS = ("shift", "rollback")
+ROLLOUTS = PREFIX + "rollouts"
+PATHS = (PAGE, PREFIX + "index.html", HISTORY, AUDIT, ACTIONS, ROLLOUTS)
+# What the page may ask: a split's edits, and a rollout controller's verbs (a rollout's own
+# state file says which apply; `strangler.rollout.web_actions` refuses the others).
+ROLLOUT_VERBS = ("pause", "resume", "abort")
+VERBS = ("shift", "rollback", *ROLLOUT_VERBS)
 COOKIE = "strangler_admin"
 MAX_BODY = 16 * 1024  # an action is a few hundred bytes
 MAX_REASON = 500

@@ -18,7 +18,7 @@ import uvloop
 
 from strangler.proxy.admin_listener import AdminProtocol
 from strangler.proxy.client_connection import ClientProtocol
-from strangler.proxy.dashboard_server import Toolkit
+from strangler.proxy.dashboard_server import ROLLOUT_TOOLKIT, Rollouts, Toolkit
 from strangler.proxy.master import Master, open_listener, open_worker_listeners
 from strangler.proxy.plane import Plane
 from strangler.proxy.reload import TableWatcher
@@ -49,6 +49,7 @@ def run_worker(
     asyncio.set_event_loop(loop)
     plane = Plane(settings, watcher, index, run_dir, loop)
     toolkit = Toolkit()
+    rollouts = Rollouts(Toolkit(ROLLOUT_TOOLKIT))
     stop = loop.create_future()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
@@ -61,7 +62,7 @@ def run_worker(
                 other.close()  # this process's copy only: the master keeps them open
         public = await loop.create_server(lambda: ClientProtocol(plane), sock=public_sock)
         admin_server = await loop.create_server(
-            lambda: AdminProtocol(plane, toolkit), sock=admin_sock
+            lambda: AdminProtocol(plane, toolkit, rollouts), sock=admin_sock
         )
         plane.start()
         await stop

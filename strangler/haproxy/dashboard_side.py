@@ -5,13 +5,17 @@ that the client is on loopback before a request reaches the agent, and passes th
 address in `X-Forwarded-For`. The 15-minute history is sampled from HAProxy's counters (rate
 and error rate; HAProxy keeps no latency percentiles, so those charts stay empty); a reload
 starts HAProxy's counters from zero under a new pid, which the ring takes as a new worker.
-Actions call `strangler.control.web_actions` in the agent's own process.
+Actions call `strangler.control.web_actions` in the agent's own process; a rollout's verbs
+and states are `strangler.rollout.web_actions`'s, run as a process (the rollout package sits
+beside this one, not below it). HAProxy refuses a route with a rollout, so there are only
+states a rollout on the embedded proxy left behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler
@@ -22,7 +26,13 @@ from strangler.control import web_actions
 from strangler.control.shift import default_audit_path
 from strangler.haproxy import status_doc
 from strangler.proxy import admin, dashboard, history, metrics
-from strangler.proxy.dashboard_server import AdminRequest, answer
+from strangler.proxy.dashboard_server import (
+    ROLLOUT_TOOLKIT,
+    AdminRequest,
+    Rollouts,
+    Toolkit,
+    answer,
+)
 
 
 class AgentPlane(Protocol):
@@ -63,6 +73,8 @@ class AgentSide:
 
     def __init__(self, plane: AgentPlane, token: str | None) -> None:
         self.plane, self.token = plane, token
+        self.states = Rollouts(Toolkit(ROLLOUT_TOOLKIT))
+        self.lock = threading.Lock()  # each request runs a loop of its own in a thread of its own
 
     def other(self, req: AdminRequest, lookup) -> admin.Reply:
         refusal = admin.authorize(lookup, req.client_ip, self.token)
@@ -79,7 +91,17 @@ class AgentSide:
         return default_audit_path()
 
     async def act(self, request: dict) -> tuple[int, dict]:
-        return web_actions.answer({**request, "routes": self.plane.watcher.path})
+        request = {**request, "routes": str(self.plane.watcher.path)}
+        if request["verb"] not in dashboard.ROLLOUT_VERBS:
+            return web_actions.answer(request)
+        try:
+            return await self.states.toolkit.call(request)
+        finally:
+            self.states.forget()
+
+    async def rollouts(self) -> tuple[int, dict]:
+        with self.lock:
+            return await self.states.get()
 
 
 def client_of(handler: BaseHTTPRequestHandler) -> str:

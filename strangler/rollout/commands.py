@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from strangler.control.shift import _current_user
+from strangler.control.shift import _current_user, shift
 from strangler.rollout.controller import Controller, Target
 from strangler.rollout.state import (
     ABORTED,
@@ -182,10 +182,19 @@ def _why(args: argparse.Namespace, verb: str) -> str:
     return args.reason or f"{verb} by {_current_user()}"
 
 
+def _audit(session: Session, state: RolloutState, verb: str, args: argparse.Namespace) -> None:
+    """A pause or resume in the audit log: a shift to the split there is (nothing rewritten)."""
+    details = {"step": state.step + 1, "steps": list(state.plan["steps"]), "phase": state.phase}
+    shift(session.target.routes, state.route, session.controller().share(),
+          f"rollout {verb}: {state.reason}", getattr(args, "user", None),
+          session.target.audit, action=f"rollout-{verb}", details=details)  # fmt: skip
+
+
 def pause(session: Session, args: argparse.Namespace) -> int:
     with session.files.deciding():
         state = _change(session, (RUNNING,), "pause")
         state.phase, state.reason = PAUSED, _why(args, "paused")
+        _audit(session, state, "pause", args)  # first: an unwritable audit log changes nothing
         session.files.save(state)
     print(f"{state.route}: paused at step {state.step + 1} ({state.percent}%)")
     return 0
@@ -200,6 +209,7 @@ def resume(session: Session, args: argparse.Namespace) -> int:
         state.phase, state.reason = RUNNING, _why(args, "resumed")
         state.baseline = state.window_started_at = state.due_at = None  # a fresh window
         state.shifted = False  # back to the step's split if someone changed it meanwhile
+        _audit(session, state, "resume", args)
         session.files.save(state)
     print(f"{state.route}: running at step {state.step + 1} ({state.percent}%)")
     if not session.files.controller_running():
@@ -210,7 +220,7 @@ def resume(session: Session, args: argparse.Namespace) -> int:
 def abort(session: Session, args: argparse.Namespace) -> int:
     with session.files.deciding():
         state = _change(session, (RUNNING, PAUSED), "abort")
-        session.controller().abort(state, _why(args, "aborted"))
+        session.controller().abort(state, _why(args, "aborted"), user=getattr(args, "user", None))
     return 0
 
 

@@ -177,12 +177,15 @@ class Controller:
         state.shifted = True
         self.files.save(state)
 
-    def abort(self, state: RolloutState, reason: str, result: Analysis | None = None) -> None:
+    def abort(
+        self, state: RolloutState, reason: str, result: Analysis | None = None,
+        user: str | None = None,
+    ) -> None:  # fmt: skip
         """Back to 0 % at once, audited with the reason and figures; the state stays aborted."""
         state.phase, state.reason = ABORTED, reason
         state.baseline = state.window_started_at = None
         self.files.save(state)
-        rollback(self.target.routes, self.route, f"rollout aborted: {reason}",
+        rollback(self.target.routes, self.route, f"rollout aborted: {reason}", user,
                  audit_path=self.target.audit, details=self._details(state, result))  # fmt: skip
         self.say(f"{self.route}: aborted at step {state.step + 1} ({state.percent}%): {reason}")
 

@@ -97,7 +97,10 @@ JSON = "application/json"
         (b"{nope", JSON, 400, "bad_json"),
         (b"[1, 2]", JSON, 400, "bad_action"),
         (b'{"action": "delete", "route": "r", "reason": "x"}', JSON, 400, "bad_action"),
-        (b'{"action": "pause", "route": "r", "reason": "x"}', JSON, 400, "bad_action"),
+        (b'{"action": "promote", "route": "r", "reason": "x"}', JSON, 400, "bad_action"),
+        (b'{"action": "pause", "route": "r"}', JSON, 400, "reason_required"),
+        (b'{"action": "abort", "route": "r", "reason": " "}', JSON, 400, "reason_required"),
+        (b'{"action": "resume", "reason": "x"}', JSON, 400, "bad_route"),
         (b'{"action": "shift", "percent": 5, "reason": "x"}', JSON, 400, "bad_route"),
         (b'{"action": "shift", "route": "", "percent": 5, "reason": "x"}', JSON, 400, "bad_route"),
         (b'{"action": "shift", "route": "r", "percent": 5}', JSON, 400, "reason_required"),
@@ -162,6 +165,14 @@ def test_a_good_action_is_read_whole():
     rollback = b'{"action": "rollback", "route": "r", "percent": 50, "reason": "bad p99"}'
     assert dashboard.parse_action(rollback, JSON) == dashboard.Action(
         "rollback", "r", None, "bad p99", None
+    )
+
+
+@pytest.mark.parametrize("verb", ["pause", "resume", "abort"])
+def test_a_rollout_verb_is_read_without_a_percent(verb):
+    body = json.dumps({"action": verb, "route": "r", "percent": 5, "reason": "look", "user": "bo"})
+    assert dashboard.parse_action(body.encode(), JSON) == dashboard.Action(
+        verb, "r", None, "look", "bo"
     )
 
 

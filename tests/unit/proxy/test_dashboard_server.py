@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from strangler.proxy import admin, dashboard
-from strangler.proxy.dashboard_server import AdminRequest, Toolkit, answer
+from strangler.proxy.dashboard_server import AdminRequest, Rollouts, Toolkit, answer
 
 
 class FakeSide:
@@ -35,6 +35,11 @@ class FakeSide:
         if self.status == 0:
             return 0, {"new_split": {"a": 50, "b": 50}}
         return self.status, {"error": "refused", "message": "no route 'x'"}
+
+    async def rollouts(self) -> tuple[int, dict]:
+        if self.status == 0:
+            return 0, {"rollouts": {"r": {"state": "running", "step": 2}}}
+        return self.status, {"error": "refused", "message": "var/rollout: unreadable"}
 
 
 def request(path, method="GET", body=b"", headers=None, ip="127.0.0.1", url=None):
@@ -123,3 +128,68 @@ def test_a_toolkit_that_answers_no_json_is_reported_with_its_error():
     status, body = asyncio.run(Toolkit("strangler.proxy.server").call({"verb": "where"}))
     assert (status, body["error"]) == (-1, "action_failed")
     assert "--routes" in body["message"]  # argparse's complaint, the process's last line
+
+
+@pytest.mark.parametrize("verb", ["pause", "resume", "abort"])
+def test_a_rollout_verb_from_the_page_goes_to_the_side_like_a_shift(verb):
+    side = FakeSide()
+    body = json.dumps({"action": verb, "route": "r", "reason": "odd p99", "user": "ana"})
+    reply = run(side, request(dashboard.ACTIONS, "POST", body.encode(), BROWSER))
+    assert reply.status == 200
+    assert side.acted == [{"verb": verb, "route": "r", "percent": None, "reason": "odd p99",
+                           "user": "ana via dashboard from 127.0.0.1"}]  # fmt: skip
+    cross = run(side, request(dashboard.ACTIONS, "POST", body.encode(),
+                              {**BROWSER, "Sec-Fetch-Site": "cross-site"}))  # fmt: skip
+    assert cross.status == 403 and len(side.acted) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "ip", "http", "code"),
+    [(0, "127.0.0.1", 200, None), (1, "127.0.0.1", 409, "refused"),
+     (0, "192.0.2.7", 403, "forbidden")],
+)  # fmt: skip
+def test_the_rollouts_are_read_like_the_audit(status, ip, http, code):
+    reply = run(FakeSide(status), request(dashboard.ROLLOUTS, ip=ip))
+    assert reply.status == http
+    doc = json.loads(reply.body)
+    assert doc.get("error") == code
+    if http == 200:
+        assert doc["rollouts"]["r"]["state"] == "running"
+
+
+class CountingToolkit:
+    """A toolkit (its `call`) that counts the processes it would have started."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def call(self, request: dict) -> tuple[int, dict]:
+        self.calls += 1
+        return 0, {"rollouts": {}, "call": self.calls}
+
+
+@pytest.mark.parametrize(
+    ("ttl", "forget", "calls"), [(60.0, False, 1), (60.0, True, 3), (0.0, False, 3)]
+)
+def test_the_rollouts_are_looked_up_once_per_ttl_and_again_after_a_verb(ttl, forget, calls):
+    toolkit = CountingToolkit()
+    rollouts = Rollouts(toolkit, ttl)  # type: ignore[arg-type]
+
+    async def three() -> None:
+        for _ in range(3):
+            await rollouts.get()
+            if forget:
+                rollouts.forget()
+
+    asyncio.run(three())
+    assert toolkit.calls == calls
+
+
+def test_pages_polling_together_share_one_lookup():
+    toolkit = CountingToolkit()
+    rollouts = Rollouts(toolkit, 60.0)  # type: ignore[arg-type]
+
+    async def together() -> list:
+        return await asyncio.gather(*(rollouts.get() for _ in range(5)))
+
+    assert [body["call"] for _, body in asyncio.run(together())] == [1] * 5
