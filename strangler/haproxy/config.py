@@ -156,6 +156,9 @@ def _defaults(options: ExportOptions) -> Iterator[str]:
     yield "defaults"
     yield "    mode http"
     yield "    option http-keep-alive"
+    # On a reload an idle kept-alive client connection is not closed under a request the
+    # client may be sending: the old process answers it, with Connection: close.
+    yield "    option idle-close-on-response"
     yield f"    timeout connect {_ms(options.connect_timeout)}"
     yield f"    timeout server {_ms(options.read_timeout)}"
     yield f"    timeout client {_ms(options.client_idle_timeout)}"
