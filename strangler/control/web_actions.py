@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from strangler.control.shift import (
@@ -62,7 +63,8 @@ def _result(verb: str, result: ShiftResult) -> dict[str, Any]:
     }
 
 
-def main() -> int:
+def serve_one(answer: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]) -> int:
+    """One JSON request on stdin answered on stdout by `answer`; its exit status."""
     try:
         request = json.loads(sys.stdin.read())
         if not isinstance(request, dict):
@@ -73,6 +75,10 @@ def main() -> int:
     status, body = answer(request)
     print(json.dumps(body))
     return status
+
+
+def main() -> int:
+    return serve_one(answer)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from strangler.control import project
 from strangler.control.dataplane import RecordError
 from strangler.control.shift import ControlError
+from strangler.control.web_actions import serve_one
 from strangler.rollout import cli, commands
 from strangler.rollout.state import RolloutError, RolloutState, StateFiles
 from strangler.routing.records import RoutingConfigError
@@ -109,16 +109,7 @@ def answer(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 def main() -> int:
-    try:
-        request = json.loads(sys.stdin.read())
-        if not isinstance(request, dict):
-            raise ValueError("not an object")
-    except ValueError as exc:
-        print(json.dumps({"error": "bad_request", "message": f"the request is not JSON: {exc}"}))
-        return 2
-    status, body = answer(request)
-    print(json.dumps(body))
-    return status
+    return serve_one(answer)
 
 
 if __name__ == "__main__":
