@@ -29,8 +29,9 @@ def banner(public_url: str) -> str:
     return f"public URL    {public_url}"
 
 
-@pytest.fixture
-def stack(tmp_path: Path, sink: WebhookSink) -> Iterator[tuple[subprocess.Popen, dict[str, str]]]:
+def up_environment(tmp_path: Path, sink: WebhookSink) -> tuple[dict, dict[str, int], Path]:
+    """The environment of a `strangler up` on free ports with its own Redis and var dir, the
+    ports, and a copy of the shipped routes.yaml."""
     ports = {name: free_port() for name in ("proxy", "admin", "monolith", "service", "redis")}
     routes = tmp_path / "routes.yaml"
     shutil.copy(REPO / "proxy" / "routes.yaml", routes)
@@ -45,6 +46,12 @@ def stack(tmp_path: Path, sink: WebhookSink) -> Iterator[tuple[subprocess.Popen,
         "VERIFICATION_WEBHOOK_URL": sink.url,
     }
     env.pop("REDIS_URL", None)
+    return env, ports, routes
+
+
+@pytest.fixture
+def stack(tmp_path: Path, sink: WebhookSink) -> Iterator[tuple[subprocess.Popen, dict[str, str]]]:
+    env, ports, routes = up_environment(tmp_path, sink)
     argv = [sys.executable, "-m", "strangler.cli", "up", "--workers", "1", "--routes", str(routes)]
     log = (tmp_path / "up.log").open("wb")  # a file, not a pipe nobody drains while it runs
     process = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,14 +11,11 @@ import pytest
 import requests
 
 from strangler.stack.sink import WebhookSink
-from strangler.stack.supervisor import free_port
 from tests.integration.haproxy.support import needs_haproxy
 from tests.integration.polling import wait_for
-from tests.integration.test_strangler_up import alive, descendants
+from tests.integration.test_strangler_up import alive, descendants, up_environment
 
 pytestmark = [needs_haproxy, pytest.mark.live, pytest.mark.redis, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 def strangler(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -31,22 +26,8 @@ def strangler(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def test_up_on_haproxy_serves_a_flow_and_shifts_live(tmp_path: Path, sink: WebhookSink) -> None:
-    ports = {name: free_port() for name in ("proxy", "admin", "monolith", "service", "redis")}
-    routes = tmp_path / "routes.yaml"
-    shutil.copy(REPO / "proxy" / "routes.yaml", routes)
-    env = {
-        **os.environ,
-        "STRANGLER_PROXY_BIND": f"127.0.0.1:{ports['proxy']}",
-        "STRANGLER_ADMIN_BIND": f"127.0.0.1:{ports['admin']}",
-        "MONOLITH_BIND": f"127.0.0.1:{ports['monolith']}",
-        "VERIFICATION_BIND": f"127.0.0.1:{ports['service']}",
-        "STRANGLER_REDIS_BIND": f"127.0.0.1:{ports['redis']}",
-        "STRANGLER_VAR": str(tmp_path / "var"),
-        "STRANGLER_ROUTES": str(routes),
-        "STRANGLER_DATA_PLANE": "haproxy",
-        "VERIFICATION_WEBHOOK_URL": sink.url,
-    }
-    env.pop("REDIS_URL", None)
+    env, ports, routes = up_environment(tmp_path, sink)
+    env.update(STRANGLER_ROUTES=str(routes), STRANGLER_DATA_PLANE="haproxy")
     public = f"http://127.0.0.1:{ports['proxy']}"
     log_path = tmp_path / "up.log"
     with log_path.open("wb") as log:
