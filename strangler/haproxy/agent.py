@@ -224,7 +224,14 @@ def serve_status(plane: HAProxyPlane, token: str | None) -> ThreadingHTTPServer:
             if not isinstance(sys.exc_info()[1], ConnectionError):  # not a client gone away
                 super().handle_error(request, client_address)
 
+    # Any free port, but not one HAProxy is about to bind: a port someone found free and let
+    # go (a stack on free ports) is the first the kernel hands out again.
+    taken = {plane.settings.bind[1], plane.settings.admin_bind[1]}
     server = Server(("127.0.0.1", 0), Handler)
+    while server.server_address[1] in taken:
+        replacement = Server(("127.0.0.1", 0), Handler)  # opened first: another port
+        server.server_close()
+        server = replacement
     threading.Thread(target=server.serve_forever, name="status", daemon=True).start()
     return server
 
