@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,11 +29,53 @@ class StartError(RuntimeError):
     """A child exited or never became ready."""
 
 
+PORT_RANGE = "STRANGLER_PORT_RANGE"  # LOW-HIGH: where free_port looks (a test lane's own)
+_handed_out: set[int] = set()
+_handed_lock = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel picks it)."""
+    """A TCP port nobody listens on right now.
+
+    The kernel picks it, unless $STRANGLER_PORT_RANGE names a range: then it is one of that
+    range this process has not handed out before. Test lanes that run side by side each get
+    a range of their own below the kernel's ephemeral ports, so a port one lane found free
+    and let go cannot be picked by another before it is bound.
+    """
+    span = _port_range()
+    if span is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            return sock.getsockname()[1]
+    low, high = span
+    size = high - low + 1
+    start = random.randrange(size)
+    with _handed_lock:
+        for step in range(size):
+            port = low + (start + step) % size
+            if port not in _handed_out and _bindable(host, port):
+                _handed_out.add(port)
+                return port
+    raise OSError(f"no free port left in {PORT_RANGE}={low}-{high}")
+
+
+def _port_range() -> tuple[int, int] | None:
+    text = os.environ.get(PORT_RANGE, "").strip()
+    if not text:
+        return None
+    low, sep, high = text.partition("-")
+    if not (sep and low.isdigit() and high.isdigit() and 0 < int(low) <= int(high) < 65536):
+        raise ValueError(f"{PORT_RANGE}={text!r}: expected LOW-HIGH, e.g. 20000-23999")
+    return int(low), int(high)
+
+
+def _bindable(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def http_ready(url: str, expect: int = 200) -> Callable[[], bool]:
